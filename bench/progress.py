@@ -1,0 +1,57 @@
+"""Rich progress bars for long work (encoding, evaluation); quiet when BENCH_NO_PROGRESS is set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+console = Console(stderr=True)
+
+
+class RateColumn(ProgressColumn):
+    """Items per second, e.g. ``18.3 sent/s``."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:6.1f} {self.unit}/s" if speed else f"   -- {self.unit}/s", style="cyan")
+
+
+def progress_enabled() -> bool:
+    return not os.environ.get("BENCH_NO_PROGRESS")
+
+
+@contextmanager
+def progress_bar(total: int, description: str, unit: str = "sent", enabled: bool = True) -> Iterator:
+    """Yield ``advance(n)``; draws a bar with count, rate and ETA when enabled."""
+    if not (enabled and progress_enabled()) or total == 0:
+        yield lambda n=1: None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(unit),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task_id = progress.add_task(description, total=total)
+        yield lambda n=1: progress.advance(task_id, n)

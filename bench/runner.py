@@ -1,0 +1,170 @@
+"""Run methods x suites x tasks, storing one result per task with its provenance; resumable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
+import suites as _builtin_suites  # noqa: F401  (registers the built-in suites)
+from bench.memo import EmbeddingMemo
+from bench.models import LoadedModel, ModelSpec, load_model, resolve_model
+from bench.progress import console
+from bench.provenance import environment, file_checksums, peak_memory_mb
+from bench.store import ResultKey, ResultStore
+from methods.base import METHODS, Method, RunContext, seed_everything
+from suites.base import SUITES, Evaluand, Suite
+
+
+@dataclass
+class RunRequest:
+    methods: list[str]
+    suites: list[str]
+    model: str
+    data_dir: Path
+    out: Path
+    tasks: list[str] | None = None
+    limit: int | None = None
+    seed: int = 0
+    overwrite: bool = False
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: int = 16
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> field -> value
+    show_progress: bool = True
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ModelProvider:
+    """Loads the run's model once, on first use, and shares it across methods."""
+
+    def __init__(self, spec: ModelSpec, device: str | None, dtype: str | None) -> None:
+        self.spec = spec
+        self.device = device
+        self.dtype = dtype
+        self._loaded: LoadedModel | None = None
+
+    def __call__(self) -> LoadedModel:
+        if self._loaded is None:
+            with console.status(f"loading model {self.spec.name}"):
+                self._loaded = load_model(self.spec, self.device, self.dtype)
+        return self._loaded
+
+
+def validate(request: RunRequest) -> tuple[list[type[Method]], list[Suite]]:
+    """Resolve every name before anything runs, so a typo fails fast."""
+    method_classes = [METHODS.get(name) for name in request.methods]
+    suite_objects = [SUITES.get(name) for name in request.suites]
+    for name in request.overrides:
+        METHODS.get(name)
+    if request.tasks:
+        known = {task for suite in suite_objects for task in suite.task_names()}
+        for task in request.tasks:
+            if task not in known:
+                from bench.errors import BenchError
+
+                raise BenchError(f"unknown task {task!r} for suites {request.suites} (tasks: {', '.join(sorted(known))})")
+    return method_classes, suite_objects
+
+
+def run(request: RunRequest) -> list[ResultKey]:
+    """Execute the request; returns the keys of all results it covers (computed or reused)."""
+    method_classes, suite_objects = validate(request)
+    spec = resolve_model(request.model)
+    provider = ModelProvider(spec, request.device, request.dtype)
+    store = ResultStore(request.out)
+    context = RunContext(
+        load_model=provider, data_dir=request.data_dir, seed=request.seed,
+        batch_size=request.batch_size, show_progress=request.show_progress,
+    )
+    env = environment()
+    keys: list[ResultKey] = []
+    for cls in method_classes:
+        seed_everything(request.seed)
+        method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
+        memo = EmbeddingMemo(method.encode)
+        evaluand = Evaluand(method, memo)
+        prepared = False
+        for suite in suite_objects:
+            for task in suite.task_names():
+                if request.tasks and task not in request.tasks:
+                    continue
+                key = ResultKey(spec.slug(), method.name, method.config_hash, task, request.limit)
+                keys.append(key)
+                if store.exists(key) and not request.overwrite:
+                    console.print(f"[dim]{method.label()} / {task}: stored result reused ({store.path(key)})[/dim]")
+                    continue
+                if not prepared:
+                    method.prepare()
+                    prepared = True
+                record = _evaluate(method, evaluand, suite, task, request, provider, env)
+                path = store.write(key, record)
+                console.print(
+                    f"{method.label()} / {task}: {record['main_score']:.2f} "
+                    f"({record['timing']['seconds']:.0f} s) -> {path}"
+                )
+    return keys
+
+
+def _evaluate(
+    method: Method,
+    evaluand: Evaluand,
+    suite: Suite,
+    task: str,
+    request: RunRequest,
+    provider: ModelProvider,
+    env: dict[str, Any],
+) -> dict[str, Any]:
+    memo: EmbeddingMemo = evaluand.encode  # type: ignore[assignment]
+    encoded_before, seconds_before = memo.encoded, memo.seconds
+    started = _now()
+    start = time.perf_counter()
+    outcome = suite.evaluate(evaluand, task, request.data_dir, request.limit)
+    elapsed = time.perf_counter() - start
+    encoded = memo.encoded - encoded_before
+    encode_seconds = memo.seconds - seconds_before
+    if method.uses_llm:
+        model_info = provider().describe()
+    else:
+        model_info = {**(method.encoder_info() or {}), "run_model": provider.spec.name}
+    return {
+        "model": model_info,
+        "method": {
+            "name": method.name,
+            "label": method.label(),
+            "config": method.config.to_dict(),
+            "config_hash": method.config_hash,
+        },
+        "suite": suite.name,
+        "task": task,
+        "split": outcome.split,
+        "limit": request.limit,
+        "n_examples": outcome.n_examples,
+        "main_metric": outcome.main_metric,
+        "main_score": outcome.main_score,
+        "scores": outcome.scores,
+        "seed": request.seed,
+        "data": {
+            "data_dir": str(request.data_dir),
+            "files": file_checksums(suite.data_files(task, request.data_dir), request.data_dir),
+        },
+        "timing": {
+            "started": started,
+            "finished": _now(),
+            "seconds": round(elapsed, 3),
+            "encoded_sentences": encoded,
+            "encode_seconds": round(encode_seconds, 3),
+            "sentences_per_s": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
+            **outcome.stats,
+        },
+        "peak_memory": peak_memory_mb(),
+        "runtime": {"batch_size": request.batch_size, "device": request.device, "dtype": request.dtype},
+        "environment": env,
+    }

@@ -1,0 +1,70 @@
+"""The result store: one JSON file per (model, method config, task), written atomically.
+
+Layout: ``<out>/runs/<model>/<method>-<config hash>/<task>[.limit<N>].json``. A file exists only once
+its result is complete, so an interrupted run leaves nothing partial and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.atomic import atomic_write_json
+from bench.errors import BenchError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ResultKey:
+    model: str  # model slug
+    method: str
+    config_hash: str
+    task: str
+    limit: int | None = None
+
+    def relative_path(self) -> Path:
+        suffix = f".limit{self.limit}" if self.limit else ""
+        return Path(self.model) / f"{self.method}-{self.config_hash}" / f"{self.task}{suffix}.json"
+
+
+class ResultStore:
+    """Reads and writes result records under ``root/runs``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+
+    def path(self, key: ResultKey) -> Path:
+        return self.runs / key.relative_path()
+
+    def exists(self, key: ResultKey) -> bool:
+        return self.path(key).is_file()
+
+    def write(self, key: ResultKey, record: dict[str, Any]) -> Path:
+        path = self.path(key)
+        atomic_write_json(path, {"schema": SCHEMA_VERSION, **record})
+        return path
+
+    def read(self, key: ResultKey) -> dict[str, Any]:
+        return self._load(self.path(key))
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, Any]:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BenchError(f"unreadable result file {path}: {exc}") from None
+
+    def records(self, model: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every stored record (optionally of one model slug), in a stable order."""
+        if not self.runs.is_dir():
+            return
+        pattern = f"{model}/*/*.json" if model else "*/*/*.json"
+        for path in sorted(self.runs.glob(pattern)):
+            record = self._load(path)
+            record["_path"] = str(path)
+            yield record

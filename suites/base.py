@@ -1,0 +1,65 @@
+"""The suite interface: a named set of tasks that scores a method and says which files it read."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.registry import Registry
+from methods.base import Method
+
+Encoder = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass
+class Evaluand:
+    """The method under evaluation and its (memoised) encode function."""
+
+    method: Method
+    encode: Encoder
+
+
+@dataclass
+class TaskOutcome:
+    """What one task produced: all metrics (x100), the main one, counts and encoding statistics."""
+
+    scores: dict[str, float]
+    main_metric: str
+    n_examples: int
+    split: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def main_score(self) -> float:
+        return self.scores[self.main_metric]
+
+
+class Suite(ABC):
+    """An evaluation suite; tasks are evaluated one at a time so results can be stored and resumed."""
+
+    name: str
+    description: str
+
+    @abstractmethod
+    def task_names(self) -> list[str]:
+        """Tasks in table-column order."""
+
+    @abstractmethod
+    def data_files(self, task: str, data_dir: Path) -> list[Path]:
+        """The files a task reads (their checksums go into every stored result)."""
+
+    @abstractmethod
+    def evaluate(self, evaluand: Evaluand, task: str, data_dir: Path, limit: int | None) -> TaskOutcome:
+        """Score ``evaluand`` on ``task``; ``limit`` keeps the first N examples."""
+
+    def average_label(self) -> str | None:
+        """Column name of the suite average in tables (None: no average)."""
+        return "Avg"
+
+
+SUITES: Registry[Suite] = Registry("suite", entry_point_group="sempa_bench.suites")

@@ -1,0 +1,175 @@
+"""STS suites scored through mteb, with the SentEval protocol of the SemPA and PromptEOL papers.
+
+STS12-16 are each ONE Spearman over all subsets concatenated (unscored pairs dropped); STS-B and
+SICK-R use their test split; the score is Spearman(cosine) x 100. ``sts-dev`` holds STS-B dev, the
+model-selection split.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+from suites.base import SUITES, Encoder, Evaluand, Suite, TaskOutcome
+from suites.sts_data import SEMEVAL_SETS, STSPairs, read_semeval, read_sick, read_stsb
+
+
+@dataclass(frozen=True)
+class STSTaskSpec:
+    name: str
+    split: str
+    description: str
+    read: Callable[[Path], STSPairs]
+    min_score: float = 0.0
+    max_score: float = 5.0
+
+
+def _semeval(name: str) -> STSTaskSpec:
+    return STSTaskSpec(name, "test", f"SemEval {name} (all subsets, one Spearman)", lambda d: read_semeval(d, name))
+
+
+STS_TASKS: dict[str, STSTaskSpec] = {
+    **{name: _semeval(name) for name in SEMEVAL_SETS},
+    "STSBenchmark": STSTaskSpec("STSBenchmark", "test", "STS Benchmark test", lambda d: read_stsb(d, "test")),
+    "SICK-R": STSTaskSpec(
+        "SICK-R", "test", "SICK relatedness test", lambda d: read_sick(d, "test"), min_score=1.0
+    ),
+    "STSBenchmark-dev": STSTaskSpec(
+        "STSBenchmark-dev", "dev", "STS Benchmark dev (model selection)", lambda d: read_stsb(d, "dev")
+    ),
+}
+
+COLUMN_LABELS = {"STSBenchmark": "STS-B", "STSBenchmark-dev": "STS-B dev"}
+
+
+class _MTEBEncoder:
+    """Adapter from an encode function to mteb's encoder protocol (cosine similarity)."""
+
+    def __new__(cls, encode: Encoder, name: str):  # built lazily: importing mteb takes seconds
+        from mteb.models import ModelMeta
+        from mteb.models.abs_encoder import AbsEncoder
+        from mteb.models.model_meta import ScoringFunction
+
+        class Encoder(AbsEncoder):
+            def __init__(self) -> None:
+                self.mteb_model_meta = ModelMeta(
+                    loader=None, name=f"sempa-bench/{name}", revision="local", release_date=None,
+                    languages=["eng-Latn"], n_parameters=None, memory_usage_mb=None, max_tokens=None,
+                    embed_dim=None, license=None, open_weights=None, public_training_code=None,
+                    public_training_data=None, framework=["PyTorch"],
+                    similarity_fn_name=ScoringFunction.COSINE, use_instructions=False,
+                    training_datasets=None,
+                )
+
+            def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
+                texts = [text for batch in inputs for text in batch["text"]]
+                return encode(texts)
+
+        return Encoder()
+
+
+def _mteb_task(spec: STSTaskSpec, pairs: STSPairs):
+    """An mteb STS task over local pairs (mteb's validation rejects local data_files in metadata)."""
+    from datasets import Dataset, DatasetDict
+    from mteb.abstasks import AbsTaskSTS
+    from mteb.abstasks.task_metadata import TaskMetadata
+
+    class LocalSTS(AbsTaskSTS):
+        metadata = TaskMetadata(
+            name=f"bench-{spec.name}", description=spec.description, reference=None,
+            dataset={"path": f"local/{spec.name}", "revision": "local"}, type="STS", category="t2t",
+            modalities=["text"], eval_splits=[spec.split], eval_langs=["eng-Latn"],
+            main_score="cosine_spearman", date=None, domains=None, task_subtypes=None, license=None,
+            annotations_creators="human-annotated", dialect=None, sample_creation="found",
+            bibtex_citation="",
+        )
+        min_score = spec.min_score
+        max_score = spec.max_score
+
+        def load_data(self, **kwargs) -> None:
+            data = Dataset.from_dict(
+                {"sentence1": pairs.sentences1, "sentence2": pairs.sentences2, "score": pairs.scores}
+            )
+            self.dataset = {"default": DatasetDict({spec.split: data})}
+            self.data_loaded = True
+
+    return LocalSTS()
+
+
+def score_with_mteb(encode: Encoder, spec: STSTaskSpec, pairs: STSPairs, name: str) -> dict[str, float]:
+    """mteb's STS metrics for ``pairs`` (x100)."""
+    import mteb
+
+    result = mteb.evaluate(
+        _MTEBEncoder(encode, name), _mteb_task(spec, pairs), cache=None, show_progress_bar=False
+    )
+    raw = result.task_results[0].scores[spec.split][0]
+    keys = ("cosine_spearman", "cosine_pearson", "manhattan_spearman", "euclidean_spearman")
+    return {key: float(raw[key]) * 100 for key in keys}
+
+
+class STSSuite(Suite):
+    """A list of STS tasks scored by Spearman of cosine similarity x 100."""
+
+    def __init__(self, name: str, description: str, tasks: list[str]) -> None:
+        self.name = name
+        self.description = description
+        self.tasks = tasks
+
+    def task_names(self) -> list[str]:
+        return list(self.tasks)
+
+    def spec(self, task: str) -> STSTaskSpec:
+        if task not in self.tasks:
+            raise BenchError(f"suite {self.name!r} has no task {task!r} (tasks: {', '.join(self.tasks)})")
+        return STS_TASKS[task]
+
+    def load(self, task: str, data_dir: Path, limit: int | None) -> STSPairs:
+        pairs = self.spec(task).read(data_dir)
+        return pairs.head(limit) if limit else pairs
+
+    def data_files(self, task: str, data_dir: Path) -> list[Path]:
+        return self.spec(task).read(data_dir).files
+
+    def evaluate(self, evaluand: Evaluand, task: str, data_dir: Path, limit: int | None) -> TaskOutcome:
+        spec = self.spec(task)
+        pairs = self.load(task, data_dir, limit)
+        unique = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
+        start = time.perf_counter()
+        evaluand.encode(unique)  # encode every distinct sentence once, length-sorted, before mteb asks
+        encode_seconds = time.perf_counter() - start
+        scores = score_with_mteb(evaluand.encode, spec, pairs, evaluand.method.name)
+        scores["spearman"] = scores["cosine_spearman"]
+        return TaskOutcome(
+            scores=scores,
+            main_metric="spearman",
+            n_examples=len(pairs),
+            split=spec.split,
+            stats={"unique_sentences": len(unique), "encode_seconds": round(encode_seconds, 3)},
+        )
+
+
+def direct_spearman(embeddings1: np.ndarray, embeddings2: np.ndarray, gold: list[float]) -> float:
+    """Spearman(cosine) x 100 computed directly with scipy (cross-check for the mteb path)."""
+    from scipy.stats import spearmanr
+
+    a = embeddings1 / np.linalg.norm(embeddings1, axis=1, keepdims=True)
+    b = embeddings2 / np.linalg.norm(embeddings2, axis=1, keepdims=True)
+    return float(spearmanr((a * b).sum(1), gold)[0]) * 100
+
+
+SUITES.register("sts")(
+    STSSuite(
+        "sts",
+        "STS12-16, STS-B test, SICK-R test: Spearman(cosine) x 100, SentEval 'all' protocol",
+        ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R"],
+    )
+)
+SUITES.register("sts-dev")(
+    STSSuite("sts-dev", "STS-B dev (1,500 pairs): the model-selection split", ["STSBenchmark-dev"])
+)
