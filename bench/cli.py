@@ -32,29 +32,49 @@ def _overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, dict[s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench", description="Sentence embeddings from generative LLMs: benchmarks and ablations.")
+    parser = argparse.ArgumentParser(
+        prog="bench", description="Sentence embeddings from generative LLMs: benchmarks and ablations."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("ls", help="list methods (with their config fields) and suites (with their tasks)")
 
     run = sub.add_parser("run", help="evaluate methods on suites and store every result")
-    run.add_argument("--methods", type=_csv, required=True, help="comma-separated method names (see `bench ls`)")
+    run.add_argument(
+        "--methods", type=_csv, required=True, help="comma-separated method names (see `bench ls`)"
+    )
     run.add_argument("--suite", type=_csv, default=["sts"], help="comma-separated suites (default: sts)")
-    run.add_argument("--model", default=None, help="alias (smollm2-135m, gemma3-270m), .gguf file, model dir or hub id")
+    run.add_argument(
+        "--model", default=None, help="alias (smollm2-135m, gemma3-270m), .gguf file, model dir or hub id"
+    )
     run.add_argument("--tasks", type=_csv, default=None, help="only these tasks of the suites")
     run.add_argument("--limit", type=int, default=None, help="score only the first N examples per task")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)")
+    run.add_argument(
+        "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
+    )
     run.add_argument("--data-dir", default=None, help="benchmark data root (default: $BENCH_DATA_DIR)")
     run.add_argument("--overwrite", action="store_true", help="recompute results that are already stored")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    run.add_argument("--dtype", default=None, help="float32, bfloat16, float16 (default: fp32 on CPU, bf16 on CUDA)")
-    run.add_argument("--batch-size", type=int, default=16, help="encoding batch size (scores do not depend on it)")
-    run.add_argument("--set", dest="settings", action="append", default=[], metavar="[METHOD.]FIELD=VALUE",
-                     help="change a method config field, e.g. --set prompteol.layer=-2 (repeatable)")
+    run.add_argument(
+        "--dtype", default=None, help="float32, bfloat16, float16 (default: fp32 on CPU, bf16 on CUDA)"
+    )
+    run.add_argument(
+        "--batch-size", type=int, default=16, help="encoding batch size (scores do not depend on it)"
+    )
+    run.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="[METHOD.]FIELD=VALUE",
+        help="change a method config field, e.g. --set prompteol.layer=-2 (repeatable)",
+    )
 
     table = sub.add_parser("table", help="rebuild comparison tables from stored results (no computation)")
-    table.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)")
+    table.add_argument(
+        "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
+    )
     table.add_argument("--model", default=None, help="only this model (alias or slug)")
     table.add_argument("--suite", type=_csv, default=None, help="only these suites")
     table.add_argument("--methods", type=_csv, default=None, help="only these methods, in this order")
@@ -108,10 +128,19 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise BenchError(f"--batch-size must be positive, got {args.batch_size}")
     request = RunRequest(
-        methods=args.methods, suites=args.suite, model=args.model or DEFAULT_MODEL,
-        data_dir=data_dir(args.data_dir), out=args.out, tasks=args.tasks, limit=args.limit,
-        seed=args.seed, overwrite=args.overwrite, device=args.device, dtype=args.dtype,
-        batch_size=args.batch_size, overrides=_overrides(args.settings, args.methods),
+        methods=args.methods,
+        suites=args.suite,
+        model=args.model or DEFAULT_MODEL,
+        data_dir=data_dir(args.data_dir),
+        out=args.out,
+        tasks=args.tasks,
+        limit=args.limit,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        overrides=_overrides(args.settings, args.methods),
     )
     keys = run(request)
     store = ResultStore(args.out)
@@ -123,7 +152,14 @@ def cmd_table(args: argparse.Namespace) -> None:
 
     records = list(ResultStore(args.out).records())
     if args.model:
-        records = [r for r in records if args.model in (r["model"].get("run_model"), r["model"].get("name"))]
+        from bench.tables import model_slug
+
+        wanted = {args.model, args.model.replace("/", "__")}
+        records = [
+            r
+            for r in records
+            if wanted & {model_slug(r), r["model"].get("run_model"), r["model"].get("name")}
+        ]
     if args.suite:
         records = [r for r in records if r["suite"] in args.suite]
     if args.methods:

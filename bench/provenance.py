@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import platform
 import resource
@@ -13,8 +14,19 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = (
-    "sempa-bench", "torch", "transformers", "peft", "mteb", "lm-eval", "datasets", "sentence-transformers",
-    "numpy", "scipy", "pandas", "optuna", "gguf",
+    "sempa-bench",
+    "torch",
+    "transformers",
+    "peft",
+    "mteb",
+    "lm-eval",
+    "datasets",
+    "sentence-transformers",
+    "numpy",
+    "scipy",
+    "pandas",
+    "optuna",
+    "gguf",
 )
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,10 +84,8 @@ def file_checksums(files: list[Path], root: Path | None = None) -> list[dict[str
         stat = file.stat()
         shown = file
         if root is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 shown = file.resolve().relative_to(root.resolve())
-            except ValueError:
-                pass
         out.append({"path": str(shown), "sha256": _file_sha256(str(file), stat.st_size, stat.st_mtime_ns)})
     return out
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
 import suites as _builtin_suites  # noqa: F401  (registers the built-in suites)
+from bench.errors import BenchError
 from bench.memo import EmbeddingMemo
 from bench.models import LoadedModel, ModelSpec, load_model, resolve_model
 from bench.progress import console
@@ -68,9 +70,9 @@ def validate(request: RunRequest) -> tuple[list[type[Method]], list[Suite]]:
         known = {task for suite in suite_objects for task in suite.task_names()}
         for task in request.tasks:
             if task not in known:
-                from bench.errors import BenchError
-
-                raise BenchError(f"unknown task {task!r} for suites {request.suites} (tasks: {', '.join(sorted(known))})")
+                raise BenchError(
+                    f"unknown task {task!r} for suites {request.suites} (tasks: {', '.join(sorted(known))})"
+                )
     return method_classes, suite_objects
 
 
@@ -80,9 +82,13 @@ def run(request: RunRequest) -> list[ResultKey]:
     spec = resolve_model(request.model)
     provider = ModelProvider(spec, request.device, request.dtype)
     store = ResultStore(request.out)
+    store.remove_stale_temp_files()
     context = RunContext(
-        load_model=provider, data_dir=request.data_dir, seed=request.seed,
-        batch_size=request.batch_size, show_progress=request.show_progress,
+        load_model=provider,
+        data_dir=request.data_dir,
+        seed=request.seed,
+        batch_size=request.batch_size,
+        show_progress=request.show_progress,
     )
     env = environment()
     keys: list[ResultKey] = []
@@ -99,7 +105,8 @@ def run(request: RunRequest) -> list[ResultKey]:
                 key = ResultKey(spec.slug(), method.name, method.config_hash, task, request.limit)
                 keys.append(key)
                 if store.exists(key) and not request.overwrite:
-                    console.print(f"[dim]{method.label()} / {task}: stored result reused ({store.path(key)})[/dim]")
+                    reused = f"{escape(method.label())} / {task}: stored result reused ({store.path(key)})"
+                    console.print(f"[dim]{reused}[/dim]")
                     continue
                 if not prepared:
                     method.prepare()
@@ -107,7 +114,7 @@ def run(request: RunRequest) -> list[ResultKey]:
                 record = _evaluate(method, evaluand, suite, task, request, provider, env)
                 path = store.write(key, record)
                 console.print(
-                    f"{method.label()} / {task}: {record['main_score']:.2f} "
+                    f"{escape(method.label())} / {task}: {record['main_score']:.2f} "
                     f"({record['timing']['seconds']:.0f} s) -> {path}"
                 )
     return keys
@@ -134,6 +141,7 @@ def _evaluate(
         model_info = provider().describe()
     else:
         model_info = {**(method.encoder_info() or {}), "run_model": provider.spec.name}
+    model_info["slug"] = provider.spec.slug()
     return {
         "model": model_info,
         "method": {

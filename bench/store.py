@@ -38,6 +38,13 @@ class ResultStore:
         self.root = Path(root)
         self.runs = self.root / "runs"
 
+    def remove_stale_temp_files(self) -> int:
+        """Delete temp files left by a run that was killed mid-write; returns how many."""
+        stale = list(self.runs.glob("*/*/.*.tmp")) if self.runs.is_dir() else []
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def path(self, key: ResultKey) -> Path:
         return self.runs / key.relative_path()
 

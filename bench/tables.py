@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from rich.markup import escape
 from rich.table import Table
 
 from bench.atomic import atomic_write_text
@@ -30,6 +31,14 @@ class ComparisonTable:
         return f"{self.model}-{self.suite}"
 
 
+def model_slug(record: dict[str, Any]) -> str:
+    """The run's model as a file-name-safe slug (the folder its results are stored under)."""
+    model = record["model"]
+    if model.get("slug"):
+        return model["slug"]
+    return Path(model.get("run_model") or model["name"]).name.replace("/", "__")
+
+
 def row_label(record: dict[str, Any]) -> str:
     label = record["method"]["label"]
     return f"{label} (first {record['limit']})" if record.get("limit") else label
@@ -41,12 +50,13 @@ def _column_label(task: str) -> str:
     return COLUMN_LABELS.get(task, task)
 
 
-def build_tables(records: Iterable[dict[str, Any]], method_order: Sequence[str] | None = None) -> list[ComparisonTable]:
+def build_tables(
+    records: Iterable[dict[str, Any]], method_order: Sequence[str] | None = None
+) -> list[ComparisonTable]:
     """One table per (model, suite) found in ``records``."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
-        model = record["model"].get("run_model") or record["model"]["name"]
-        groups.setdefault((model, record["suite"]), []).append(record)
+        groups.setdefault((model_slug(record), record["suite"]), []).append(record)
     tables = []
     for (model, suite_name), rows in sorted(groups.items()):
         suite = SUITES.get(suite_name) if suite_name in SUITES else None
@@ -115,7 +125,7 @@ def print_table(table: ComparisonTable) -> None:
                 cells.append(f"[bold green]{value:.2f}[/bold green]")
             else:
                 cells.append(f"{value:.2f}")
-        view.add_row(str(label), *cells)
+        view.add_row(escape(str(label)), *cells)
     console.print(view)
     for note in table.notes[1:]:
         console.print(f"[dim]{note}[/dim]")

@@ -55,7 +55,7 @@ class Method(ABC):
             return self.name
         return f"{self.name}[{','.join(f'{k}={v}' for k, v in sorted(changed.items()))}]"
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - deliberately optional
         """Training step; a no-op for training-free methods."""
 
     @abstractmethod

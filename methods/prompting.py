@@ -110,9 +110,16 @@ class PromptMethod(Method):
 
 
 def _prompt_method(name: str, description: str, config: type[PromptConfig]) -> type[PromptMethod]:
-    cls = type(name.title().replace("-", ""), (PromptMethod,), {
-        "name": name, "description": description, "Config": config, "__doc__": description,
-    })
+    cls = type(
+        name.title().replace("-", ""),
+        (PromptMethod,),
+        {
+            "name": name,
+            "description": description,
+            "Config": config,
+            "__doc__": description,
+        },
+    )
     return METHODS.register(name)(cls)
 
 

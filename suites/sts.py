@@ -30,7 +30,9 @@ class STSTaskSpec:
 
 
 def _semeval(name: str) -> STSTaskSpec:
-    return STSTaskSpec(name, "test", f"SemEval {name} (all subsets, one Spearman)", lambda d: read_semeval(d, name))
+    return STSTaskSpec(
+        name, "test", f"SemEval {name} (all subsets, one Spearman)", lambda d: read_semeval(d, name)
+    )
 
 
 STS_TASKS: dict[str, STSTaskSpec] = {
@@ -58,11 +60,22 @@ class _MTEBEncoder:
         class Encoder(AbsEncoder):
             def __init__(self) -> None:
                 self.mteb_model_meta = ModelMeta(
-                    loader=None, name=f"sempa-bench/{name}", revision="local", release_date=None,
-                    languages=["eng-Latn"], n_parameters=None, memory_usage_mb=None, max_tokens=None,
-                    embed_dim=None, license=None, open_weights=None, public_training_code=None,
-                    public_training_data=None, framework=["PyTorch"],
-                    similarity_fn_name=ScoringFunction.COSINE, use_instructions=False,
+                    loader=None,
+                    name=f"sempa-bench/{name}",
+                    revision="local",
+                    release_date=None,
+                    languages=["eng-Latn"],
+                    n_parameters=None,
+                    memory_usage_mb=None,
+                    max_tokens=None,
+                    embed_dim=None,
+                    license=None,
+                    open_weights=None,
+                    public_training_code=None,
+                    public_training_data=None,
+                    framework=["PyTorch"],
+                    similarity_fn_name=ScoringFunction.COSINE,
+                    use_instructions=False,
                     training_datasets=None,
                 )
 
@@ -81,11 +94,23 @@ def _mteb_task(spec: STSTaskSpec, pairs: STSPairs):
 
     class LocalSTS(AbsTaskSTS):
         metadata = TaskMetadata(
-            name=f"bench-{spec.name}", description=spec.description, reference=None,
-            dataset={"path": f"local/{spec.name}", "revision": "local"}, type="STS", category="t2t",
-            modalities=["text"], eval_splits=[spec.split], eval_langs=["eng-Latn"],
-            main_score="cosine_spearman", date=None, domains=None, task_subtypes=None, license=None,
-            annotations_creators="human-annotated", dialect=None, sample_creation="found",
+            name=f"bench-{spec.name}",
+            description=spec.description,
+            reference=None,
+            dataset={"path": f"local/{spec.name}", "revision": "local"},
+            type="STS",
+            category="t2t",
+            modalities=["text"],
+            eval_splits=[spec.split],
+            eval_langs=["eng-Latn"],
+            main_score="cosine_spearman",
+            date=None,
+            domains=None,
+            task_subtypes=None,
+            license=None,
+            annotations_creators="human-annotated",
+            dialect=None,
+            sample_creation="found",
             bibtex_citation="",
         )
         min_score = spec.min_score

@@ -59,15 +59,12 @@ def read_semeval_subset(input_path: Path, gold_path: Path) -> STSPairs:
     """One SemEval subset: ``input`` has ``s1<TAB>s2[<TAB>source...]``; an empty gold line = unscored."""
     inputs = _read_lines(input_path)
     golds = _read_lines(gold_path)
-    # a trailing newline gives one empty last element
-    if inputs and inputs[-1] == "":
-        inputs.pop()
-    while len(golds) > len(inputs) and golds[-1].strip() == "":
-        golds.pop()
+    # a final newline gives one empty last element; any other empty gold line is an unscored pair
+    for lines in (inputs, golds):
+        if lines and lines[-1] == "":
+            lines.pop()
     if len(inputs) != len(golds):
-        raise DataError(
-            f"{gold_path}: {len(golds)} gold lines but {input_path.name} has {len(inputs)} pairs"
-        )
+        raise DataError(f"{gold_path}: {len(golds)} gold lines but {input_path.name} has {len(inputs)} pairs")
     pairs = STSPairs(files=[input_path, gold_path])
     for lineno, (line, gold) in enumerate(zip(inputs, golds, strict=True), start=1):
         if gold.strip() == "":
@@ -142,7 +139,9 @@ def read_stsb(data_dir: Path, split: str) -> STSPairs:
 
 def read_sick(data_dir: Path, split: str = "test") -> STSPairs:
     """SICK relatedness: header row, then pair_ID, sentence_A, sentence_B, relatedness_score, label."""
-    filename = {"test": "SICK_test_annotated.txt", "train": "SICK_train.txt", "trial": "SICK_trial.txt"}[split]
+    filename = {"test": "SICK_test_annotated.txt", "train": "SICK_train.txt", "trial": "SICK_trial.txt"}[
+        split
+    ]
     path = data_dir / "sick" / filename
     lines = _read_lines(path)
     header = lines[0].split("\t") if lines else []

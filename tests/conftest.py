@@ -1,0 +1,121 @@
+"""Shared fixtures: a tiny random Llama (built from a config, no download) and tiny STS data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("BENCH_NO_PROGRESS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(os.environ.get("BENCH_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+CORPUS = [
+    "A man is playing a guitar.",
+    "A woman is slicing an onion.",
+    "Two dogs run across the field.",
+    "The cat sleeps on the sofa.",
+    "A child is riding a bike.",
+    "Kids are playing in the yard.",
+    "This sentence : means in one word:",
+    "Rewrite the sentence: rewritten sentence:",
+    "After thinking step by step , this sentence",
+    "Keep the same meaning of this sentence",
+]
+
+
+def build_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """Save a 2-layer random Llama and a byte-level BPE tokenizer trained on ``CORPUS``."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=["<unk>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    raw.train_from_iterator(CORPUS * 3, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_model_dir):
+    from bench.models import load_model, resolve_model
+
+    return load_model(resolve_model(str(tiny_model_dir)), device="cpu")
+
+
+def write_tiny_sts(root: Path, n: int = 12) -> Path:
+    """A data directory in shared/data's layout with ``n`` pairs per STS file."""
+    import random
+
+    rng = random.Random(0)
+    pairs = [(rng.choice(CORPUS[:6]), rng.choice(CORPUS[:6]), round(rng.uniform(0, 5), 2)) for _ in range(n)]
+    from suites.sts_data import SEMEVAL_SETS
+
+    for spec in SEMEVAL_SETS.values():
+        folder = root / "sts" / "raw" / spec.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        for subset in spec.subsets:
+            (folder / f"{spec.prefix}.input.{subset}.txt").write_text(
+                "".join(f"{a}\t{b}\n" for a, b, _ in pairs)
+            )
+            (folder / f"{spec.prefix}.gs.{subset}.txt").write_text("".join(f"{s}\n" for *_, s in pairs))
+    stsb = root / "sts" / "raw" / "STSBenchmark"
+    stsb.mkdir(parents=True, exist_ok=True)
+    for split in ("dev", "test"):
+        rows = "".join(
+            f"main-captions\tMSRvid\t2012test\t{i:04d}\t{s}\t{a}\t{b}\n" for i, (a, b, s) in enumerate(pairs)
+        )
+        (stsb / f"sts-{split}.csv").write_text(rows)
+    sick = root / "sick"
+    sick.mkdir(parents=True, exist_ok=True)
+    lines = ["pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"]
+    lines += [f"{i}\t{a}\t{b}\t{1 + s * 0.8:.2f}\tNEUTRAL" for i, (a, b, s) in enumerate(pairs)]
+    (sick / "SICK_test_annotated.txt").write_text("\r\n".join(lines) + "\r\n")
+    return root
+
+
+@pytest.fixture()
+def tiny_data(tmp_path) -> Path:
+    return write_tiny_sts(tmp_path / "data")
+
+
+@pytest.fixture()
+def cache_env(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "cache"
+    monkeypatch.setenv("BENCH_CACHE", str(path))
+    return path

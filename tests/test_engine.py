@@ -1,0 +1,118 @@
+"""Embedding engine on a tiny random Llama: equals the reference readout, batch-invariant, dedups."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+
+from bench.engine import EmbeddingEngine, EncodeItem, Readout
+from tests.conftest import CORPUS
+
+
+def _items(tokenizer, texts):
+    return [EncodeItem(tuple(tokenizer(t)["input_ids"])) for t in texts]
+
+
+def _reference(model, item: EncodeItem, layer: int, pooling: str) -> np.ndarray:
+    """One sentence alone through the full causal LM with output_hidden_states (the textbook way)."""
+    with torch.no_grad():
+        out = model(torch.tensor([item.input_ids]), output_hidden_states=True)
+    hidden = out.hidden_states[layer][0]
+    start, end = item.span()
+    vector = hidden[-1] if pooling == "last" else hidden[start:end].mean(0)
+    return vector.numpy()
+
+
+def _cosine_min(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+
+
+@pytest.mark.parametrize("layer,pooling", [(-1, "last"), (-2, "last"), (-1, "mean"), (1, "mean")])
+def test_engine_matches_reference_readout(tiny_loaded, layer, pooling):
+    items = _items(tiny_loaded.tokenizer, CORPUS)
+    engine = EmbeddingEngine(
+        tiny_loaded.model, tiny_loaded.tokenizer.pad_token_id, batch_size=4, show_progress=False
+    )
+    got = engine.encode(items, Readout(layer, pooling))
+    want = np.stack([_reference(tiny_loaded.model, item, layer, pooling) for item in items])
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_scores_do_not_depend_on_batch_size_or_order(tiny_loaded):
+    items = _items(tiny_loaded.tokenizer, CORPUS)
+    runs = []
+    for batch_size, order in [(1, 1), (3, 1), (16, -1)]:
+        engine = EmbeddingEngine(
+            tiny_loaded.model, tiny_loaded.tokenizer.pad_token_id, batch_size, show_progress=False
+        )
+        runs.append(engine.encode(items[::order], Readout())[::order])
+    assert _cosine_min(runs[0], runs[1]) > 0.99999
+    assert _cosine_min(runs[0], runs[2]) > 0.99999
+
+
+def test_each_unique_input_is_encoded_once_and_order_is_kept(tiny_loaded):
+    items = _items(tiny_loaded.tokenizer, CORPUS[:3])
+    seen = []
+
+    def count_rows(decoder, batch):
+        seen.append(batch.input_ids.shape[0])
+        return contextlib.nullcontext()
+
+    engine = EmbeddingEngine(tiny_loaded.model, tiny_loaded.tokenizer.pad_token_id, 8, show_progress=False)
+    inputs = [items[2], items[0], items[2], items[1], items[0]]
+    out = engine.encode(inputs, Readout(), hook=count_rows)
+    assert sum(seen) == 3
+    np.testing.assert_array_equal(out[0], out[2])
+    np.testing.assert_array_equal(out[1], out[4])
+    alone = engine.encode([items[1]], Readout())
+    np.testing.assert_allclose(out[3], alone[0], atol=1e-5)
+
+
+def test_mean_pooling_uses_only_the_span(tiny_loaded):
+    ids = tuple(tiny_loaded.tokenizer("A man is playing a guitar.")["input_ids"])
+    engine = EmbeddingEngine(tiny_loaded.model, tiny_loaded.tokenizer.pad_token_id, 4, show_progress=False)
+    span = EncodeItem(ids, 2, 4)
+    got = engine.encode([span, EncodeItem(ids)], Readout(-1, "mean"))
+    np.testing.assert_allclose(got[0], _reference(tiny_loaded.model, span, -1, "mean"), atol=1e-5)
+    assert not np.allclose(got[0], got[1])
+
+
+def test_padding_gets_real_token_positions(tiny_loaded):
+    engine = EmbeddingEngine(tiny_loaded.model, tiny_loaded.tokenizer.pad_token_id, 4, show_progress=False)
+    batch = engine.make_batch([EncodeItem((5, 6, 7)), EncodeItem((5,))])
+    assert batch.position_ids.tolist() == [[0, 1, 2], [0, 0, 0]]
+    assert batch.attention_mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+@pytest.mark.parametrize("layer,pooling", [(-1, "last"), (-2, "last"), (-1, "mean")])
+def test_shared_prefix_cache_gives_the_same_embeddings(tiny_loaded, layer, pooling):
+    tokenizer = tiny_loaded.tokenizer
+    prefix = "After thinking step by step , this sentence : "
+    items = []
+    for text in CORPUS[:6]:
+        ids = tuple(tokenizer(prefix + text)["input_ids"])
+        items.append(EncodeItem(ids, len(tokenizer(prefix)["input_ids"]), None))
+    engines = [
+        EmbeddingEngine(
+            tiny_loaded.model, tokenizer.pad_token_id, 4, show_progress=False, prefix_caching=flag
+        )
+        for flag in (False, True)
+    ]
+    assert engines[1].shared_prefix(items, Readout(layer, pooling)) >= 5
+    plain, cached = (engine.encode(items, Readout(layer, pooling)) for engine in engines)
+    np.testing.assert_allclose(cached, plain, atol=1e-5, rtol=1e-4)
+    want = np.stack([_reference(tiny_loaded.model, item, layer, pooling) for item in items])
+    np.testing.assert_allclose(cached, want, atol=1e-4, rtol=1e-4)
+
+
+def test_no_shared_prefix_when_mean_pooling_covers_it(tiny_loaded):
+    engine = EmbeddingEngine(tiny_loaded.model, 0, 4, show_progress=False)
+    items = [EncodeItem((5, 6, 7, 8, 9)), EncodeItem((5, 6, 7, 10))]
+    assert engine.shared_prefix(items, Readout(-1, "last")) == 3
+    assert engine.shared_prefix(items, Readout(-1, "mean")) == 0
+    spans = [EncodeItem((5, 6, 7, 8, 9), 2, 5), EncodeItem((5, 6, 7, 10), 2, 4)]
+    assert engine.shared_prefix(spans, Readout(-1, "mean")) == 2

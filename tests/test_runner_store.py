@@ -1,0 +1,125 @@
+"""Runner and store: provenance in every record, resume, --overwrite, atomic writes, tables."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.atomic import atomic_write_text
+from bench.runner import RunRequest, run
+from bench.store import ResultStore
+from bench.tables import build_tables, to_latex, to_markdown
+
+
+def _request(model_dir, data, out, **kw):
+    return RunRequest(
+        methods=kw.pop("methods", ["prompteol", "mean"]),
+        suites=["sts"],
+        model=str(model_dir),
+        data_dir=data,
+        out=out,
+        show_progress=False,
+        **kw,
+    )
+
+
+def test_records_carry_provenance(tiny_model_dir, tiny_data, tmp_path, cache_env):
+    keys = run(_request(tiny_model_dir, tiny_data, tmp_path / "out", tasks=["STS13"], seed=3))
+    record = ResultStore(tmp_path / "out").read(keys[0])
+    assert record["method"]["config"]["template"].startswith("This sentence")
+    assert record["model"]["weights_sha256"] and record["model"]["architecture"] == "LlamaForCausalLM"
+    assert {f["path"] for f in record["data"]["files"]} >= {"sts/raw/STS13-en-test/STS.gs.FNWN.txt"}
+    assert all(len(f["sha256"]) == 64 for f in record["data"]["files"])
+    assert record["seed"] == 3
+    assert record["environment"]["packages"]["torch"] and "commit" in record["environment"]["git"]
+    assert record["timing"]["sentences_per_s"] > 0 and record["peak_memory"]["rss_mb"] > 0
+    assert record["limit"] is None and record["n_examples"] == 36
+
+
+def test_rerun_reuses_results_and_overwrite_recomputes(
+    tiny_model_dir, tiny_data, tmp_path, cache_env, monkeypatch
+):
+    out = tmp_path / "out"
+    run(_request(tiny_model_dir, tiny_data, out, tasks=["STS12", "SICK-R"]))
+    store = ResultStore(out)
+    stamps = {r["_path"]: r["timing"]["finished"] for r in store.records()}
+    calls = []
+    import suites.sts as sts
+
+    original = sts.STSSuite.evaluate
+    monkeypatch.setattr(sts.STSSuite, "evaluate", lambda *a, **k: calls.append(a[2]) or original(*a, **k))
+    run(_request(tiny_model_dir, tiny_data, out, tasks=["STS12", "SICK-R"]))
+    assert calls == []
+    run(_request(tiny_model_dir, tiny_data, out, tasks=["STS12"], overwrite=True))
+    assert calls == ["STS12", "STS12"]
+    assert len(stamps) == 4
+
+
+def test_same_seed_same_numbers(tiny_model_dir, tiny_data, tmp_path, cache_env):
+    scores = []
+    for name in ("a", "b"):
+        keys = run(_request(tiny_model_dir, tiny_data, tmp_path / name, tasks=["STS16"]))
+        scores.append([ResultStore(tmp_path / name).read(k)["scores"] for k in keys])
+    assert scores[0] == scores[1]
+
+
+def test_limited_results_are_stored_apart_and_marked(tiny_model_dir, tiny_data, tmp_path, cache_env):
+    out = tmp_path / "out"
+    full = run(_request(tiny_model_dir, tiny_data, out, tasks=["STS14"], methods=["prompteol"]))
+    limited = run(_request(tiny_model_dir, tiny_data, out, tasks=["STS14"], methods=["prompteol"], limit=4))
+    store = ResultStore(out)
+    assert store.path(full[0]) != store.path(limited[0])
+    assert store.read(limited[0])["n_examples"] == 4
+    (table,) = build_tables(store.records())
+    assert list(table.frame.index) == ["prompteol", "prompteol (first 4)"]
+    assert "first N" in to_markdown(table)
+
+
+def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "r.json"
+    atomic_write_text(target, "old")
+
+    def explode(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    from bench.atomic import atomic_write
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, explode)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def _record(method, task, score, limit=None):
+    return {
+        "model": {"name": "m"},
+        "method": {"name": method, "label": method},
+        "suite": "sts",
+        "task": task,
+        "main_score": score,
+        "limit": limit,
+    }
+
+
+def test_table_average_bold_best_and_order():
+    tasks = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R"]
+    records = [_record("a", t, 50.0 + i) for i, t in enumerate(tasks)]
+    records += [_record("b", t, 60.0) for t in tasks]
+    records += [_record("c", "STS12", 90.0)]
+    (table,) = build_tables(records, method_order=["b", "a", "c"])
+    frame = table.frame
+    assert list(frame.index) == ["b", "a", "c"]
+    assert list(frame.columns) == ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "Avg"]
+    assert frame.loc["a", "Avg"] == pytest.approx(53.0)
+    assert frame.loc["c", "Avg"] != frame.loc["c", "Avg"]  # NaN: row is incomplete
+    latex = to_latex(table)
+    assert r"\toprule" in latex and r"\textbf{90.00}" in latex and r"\textbf{60.00}" in latex
+    assert "--" in latex
+    assert json.loads(frame.to_json())  # serialisable
+
+
+def test_table_escapes_latex_in_labels():
+    (table,) = build_tables([_record("x", "STS12", 1.0), _record("prompteol[template=a_b%]", "STS12", 2.0)])
+    assert r"a\_b\%" in to_latex(table)
