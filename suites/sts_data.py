@@ -45,6 +45,15 @@ def _read_lines(path: Path) -> list[str]:
     return text.replace("\r\n", "\n").split("\n")
 
 
+def _columns(line: str, path: Path, lineno: int, minimum: int) -> list[str]:
+    columns = line.split("\t")
+    if len(columns) < minimum:
+        raise DataError(
+            f"{path}:{lineno}: expected at least {minimum} tab-separated columns, got {len(columns)}"
+        )
+    return columns
+
+
 def _score(value: str, path: Path, lineno: int, low: float = 0.0, high: float = 5.0) -> float:
     try:
         score = float(value)
@@ -69,9 +78,7 @@ def read_semeval_subset(input_path: Path, gold_path: Path) -> STSPairs:
     for lineno, (line, gold) in enumerate(zip(inputs, golds, strict=True), start=1):
         if gold.strip() == "":
             continue
-        columns = line.split("\t")
-        if len(columns) < 2:
-            raise DataError(f"{input_path}:{lineno}: expected 2 tab-separated sentences, got {len(columns)}")
+        columns = _columns(line, input_path, lineno, 2)
         pairs.sentences1.append(columns[0])
         pairs.sentences2.append(columns[1])
         pairs.scores.append(_score(gold.strip(), gold_path, lineno))
@@ -128,9 +135,7 @@ def read_stsb(data_dir: Path, split: str) -> STSPairs:
     for lineno, line in enumerate(_read_lines(path), start=1):
         if line == "":
             continue
-        columns = line.split("\t")
-        if len(columns) < 7:
-            raise DataError(f"{path}:{lineno}: expected at least 7 tab-separated columns, got {len(columns)}")
+        columns = _columns(line, path, lineno, 7)
         pairs.scores.append(_score(columns[4], path, lineno))
         pairs.sentences1.append(columns[5])
         pairs.sentences2.append(columns[6])
@@ -151,9 +156,7 @@ def read_sick(data_dir: Path, split: str = "test") -> STSPairs:
     for lineno, line in enumerate(lines[1:], start=2):
         if line == "":
             continue
-        columns = line.split("\t")
-        if len(columns) < 4:
-            raise DataError(f"{path}:{lineno}: expected at least 4 tab-separated columns, got {len(columns)}")
+        columns = _columns(line, path, lineno, 4)
         pairs.sentences1.append(columns[1])
         pairs.sentences2.append(columns[2])
         pairs.scores.append(_score(columns[3], path, lineno, low=1.0, high=5.0))

@@ -163,22 +163,14 @@ def test_run_then_table(tiny_model_dir, tiny_data, tmp_path, cache_env):
     assert_one_line_error(bench("table", "--out", str(tmp_path / "empty")), "no stored results")
 
 
+def _run_args(tiny_model_dir, tiny_data, out) -> list[str]:
+    return ["run", "--methods", "prompteol,mean,echo", "--model", str(tiny_model_dir),
+            "--data-dir", str(tiny_data), "--out", str(out)]  # fmt: skip
+
+
 def _start_run(tiny_model_dir, tiny_data, out, cache_env) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.cli",
-            "run",
-            "--methods",
-            "prompteol,mean,echo",
-            "--model",
-            str(tiny_model_dir),
-            "--data-dir",
-            str(tiny_data),
-            "--out",
-            str(out),
-        ],
+        [sys.executable, "-m", "bench.cli", *_run_args(tiny_model_dir, tiny_data, out)],
         env={**os.environ, "BENCH_NO_PROGRESS": "1", "BENCH_CACHE": str(cache_env)},
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -211,18 +203,7 @@ def test_interrupted_run_leaves_no_partial_result_and_resumes(
     for path in done:
         assert path.read_text().rstrip().endswith("}")  # complete JSON, never half-written
     first = {p: p.stat().st_mtime_ns for p in done}
-    resumed = bench(
-        "run",
-        "--methods",
-        "prompteol,mean,echo",
-        "--model",
-        str(tiny_model_dir),
-        "--data-dir",
-        str(tiny_data),
-        "--out",
-        str(out),
-        env={"BENCH_CACHE": str(cache_env)},
-    )
+    resumed = bench(*_run_args(tiny_model_dir, tiny_data, out), env={"BENCH_CACHE": str(cache_env)})
     assert resumed.returncode == 0, resumed.stderr
     assert len(list((out / "runs").glob("*/*/*.json"))) == 21
     assert not list((out / "runs").glob("*/*/.*.tmp"))

@@ -61,7 +61,7 @@ def test_missing_column_names_file_and_line(tmp_path):
     inp, gold = tmp_path / "in.txt", tmp_path / "gs.txt"
     inp.write_text("a\tb\nonly-one-sentence\n")
     gold.write_text("1.0\n2.0\n")
-    with pytest.raises(DataError, match=r"in\.txt:2: expected 2 tab-separated"):
+    with pytest.raises(DataError, match=r"in\.txt:2: expected at least 2 tab-separated"):
         read_semeval_subset(inp, gold)
 
 
