@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export BENCH_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install demo test lint bench-encode gemma
+.PHONY: install demo test lint bench-encode bench-dpo gemma
 
 install: $(STAMP)
 
@@ -43,3 +43,6 @@ lint: install
 
 bench-encode: install
 	$(BIN)/python benchmarks/encode.py
+
+bench-dpo: install
+	$(BIN)/python benchmarks/dpo_step.py

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--data-dir", default=None, help="benchmark data root (default: $BENCH_DATA_DIR)")
     run.add_argument("--overwrite", action="store_true", help="recompute results that are already stored")
+    run.add_argument(
+        "--retrain", action="store_true", help="train adapters again even when the cache has them"
+    )
+    run.add_argument(
+        "--train-samples", type=int, default=None, help="cap on training examples for trained methods"
+    )
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     run.add_argument(
         "--dtype", default=None, help="float32, bfloat16, float16 (default: fp32 on CPU, bf16 on CUDA)"
@@ -141,6 +147,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         dtype=args.dtype,
         batch_size=args.batch_size,
         overrides=_overrides(args.settings, args.methods),
+        retrain=args.retrain,
+        train_samples=args.train_samples,
     )
     keys = run(request)
     store = ResultStore(args.out)

@@ -55,3 +55,25 @@ def progress_bar(total: int, description: str, unit: str = "sent", enabled: bool
     with Progress(*columns, console=console, transient=False) as progress:
         task_id = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task_id, n)
+
+
+@contextmanager
+def training_bar(total_steps: int, description: str, enabled: bool = True) -> Iterator:
+    """Yield ``update(loss=, accuracy=, step_seconds=)``, called once per optimizer step."""
+    if not (enabled and progress_enabled()) or total_steps == 0:
+        yield lambda **fields: None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  pref-acc {task.fields[accuracy]:.2f}"),
+        TextColumn("{task.fields[step_seconds]:.1f} s/step"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task_id = progress.add_task(
+            description, total=total_steps, loss=float("nan"), accuracy=float("nan"), step_seconds=0.0
+        )
+        yield lambda **fields: progress.update(task_id, advance=1, **fields)

@@ -38,6 +38,8 @@ class RunRequest:
     batch_size: int = 16
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> field -> value
     show_progress: bool = True
+    retrain: bool = False  # retrain adapters (and recompute results) of trained methods
+    train_samples: int | None = None  # cap on training examples, for every trained method in the run
 
 
 def _now() -> str:
@@ -66,6 +68,14 @@ def validate(request: RunRequest) -> tuple[list[type[Method]], list[Suite]]:
     suite_objects = [SUITES.get(name) for name in request.suites]
     for name in request.overrides:
         METHODS.get(name)
+    if request.train_samples is not None:
+        trained = [cls.name for cls in method_classes if cls.trains]
+        if not trained:
+            raise BenchError("--train-samples applies to trained methods only (none in --methods)")
+        if request.train_samples < 1:
+            raise BenchError(f"--train-samples must be positive, got {request.train_samples}")
+        for name in trained:
+            request.overrides.setdefault(name, {}).setdefault("train_samples", request.train_samples)
     if request.tasks:
         known = {task for suite in suite_objects for task in suite.task_names()}
         for task in request.tasks:
@@ -89,6 +99,7 @@ def run(request: RunRequest) -> list[ResultKey]:
         seed=request.seed,
         batch_size=request.batch_size,
         show_progress=request.show_progress,
+        retrain=request.retrain,
     )
     env = environment()
     keys: list[ResultKey] = []
@@ -98,25 +109,31 @@ def run(request: RunRequest) -> list[ResultKey]:
         memo = EmbeddingMemo(method.encode)
         evaluand = Evaluand(method, memo)
         prepared = False
-        for suite in suite_objects:
-            for task in suite.task_names():
-                if request.tasks and task not in request.tasks:
-                    continue
-                key = ResultKey(spec.slug(), method.name, method.config_hash, task, request.limit)
-                keys.append(key)
-                if store.exists(key) and not request.overwrite:
-                    reused = f"{escape(method.label())} / {task}: stored result reused ({store.path(key)})"
-                    console.print(f"[dim]{reused}[/dim]")
-                    continue
-                if not prepared:
-                    method.prepare()
-                    prepared = True
-                record = _evaluate(method, evaluand, suite, task, request, provider, env)
-                path = store.write(key, record)
-                console.print(
-                    f"{escape(method.label())} / {task}: {record['main_score']:.2f} "
-                    f"({record['timing']['seconds']:.0f} s) -> {path}"
-                )
+        overwrite = request.overwrite or (request.retrain and cls.trains)
+        try:
+            for suite in suite_objects:
+                for task in suite.task_names():
+                    if request.tasks and task not in request.tasks:
+                        continue
+                    key = ResultKey(spec.slug(), method.name, method.config_hash, task, request.limit)
+                    keys.append(key)
+                    if store.exists(key) and not overwrite:
+                        reused = (
+                            f"{escape(method.label())} / {task}: stored result reused ({store.path(key)})"
+                        )
+                        console.print(f"[dim]{reused}[/dim]")
+                        continue
+                    if not prepared:
+                        method.prepare()
+                        prepared = True
+                    record = _evaluate(method, evaluand, suite, task, request, provider, env)
+                    path = store.write(key, record)
+                    console.print(
+                        f"{escape(method.label())} / {task}: {record['main_score']:.2f} "
+                        f"({record['timing']['seconds']:.0f} s) -> {path}"
+                    )
+        finally:
+            method.release()
     return keys
 
 
@@ -142,6 +159,7 @@ def _evaluate(
     else:
         model_info = {**(method.encoder_info() or {}), "run_model": provider.spec.name}
     model_info["slug"] = provider.spec.slug()
+    training = method.training_info()
     return {
         "model": model_info,
         "method": {
@@ -149,6 +167,7 @@ def _evaluate(
             "label": method.label(),
             "config": method.config.to_dict(),
             "config_hash": method.config_hash,
+            **({"training": training} if training else {}),
         },
         "suite": suite.name,
         "task": task,

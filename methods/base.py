@@ -25,6 +25,7 @@ class RunContext:
     seed: int = 0
     batch_size: int = 16
     show_progress: bool = True
+    retrain: bool = False  # trained methods: ignore a cached adapter
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -35,6 +36,7 @@ class Method(ABC):
     description: ClassVar[str]
     Config: ClassVar[type[MethodConfig]]
     uses_llm: ClassVar[bool] = True
+    trains: ClassVar[bool] = False  # trained methods fit an adapter in ``prepare``
 
     def __init__(self, config: MethodConfig, context: RunContext) -> None:
         self.config = config
@@ -65,6 +67,13 @@ class Method(ABC):
     def causal_lm(self) -> LoadedModel | None:
         """The causal LM this method leaves behind (for generation benchmarks); None if not an LLM."""
         return None
+
+    def training_info(self) -> dict[str, Any] | None:
+        """For trained methods: the adapter and what its training did (stored in results)."""
+        return None
+
+    def release(self) -> None:  # noqa: B027 - deliberately optional
+        """Undo changes to the shared model (e.g. remove an adapter) once the method is done."""
 
     def encoder_info(self) -> dict[str, Any] | None:
         """For non-LLM methods: a description of the encoder actually used (stored in results)."""

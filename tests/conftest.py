@@ -119,3 +119,55 @@ def cache_env(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "cache"
     monkeypatch.setenv("BENCH_CACHE", str(path))
     return path
+
+
+def write_tiny_nli(root: Path, n: int = 24) -> Path:
+    """NLI files in shared/data/nli's layout: triplet CSVs and raw labelled pairs, from ``CORPUS``."""
+    import csv
+    import json
+    import random
+
+    rng = random.Random(1)
+    sentences = CORPUS[:6]
+    folder = root / "nli"
+    (folder / "snli_senteval").mkdir(parents=True, exist_ok=True)
+    (folder / "mnli").mkdir(parents=True, exist_ok=True)
+    rows = [
+        (f"{rng.choice(sentences)} number {i}", rng.choice(sentences), rng.choice(sentences))
+        for i in range(n)
+    ]
+    half = n // 2
+    for name, split_col, chunk, tokenized in (
+        ("snli_devtest_triplets.csv", "snli_split", rows[:half], True),
+        ("mnli_devmatched_triplets.csv", "mnli_split", rows[half:], False),
+    ):
+        with open(folder / name, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["sent0", "sent1", "hard_neg", split_col])
+            for row in chunk:
+                cells = [c.replace(".", " .") for c in row] if tokenized else list(row)
+                writer.writerow([*cells, "dev"])
+    labels = ("entailment", "neutral", "contradiction")
+    for split in ("dev", "test"):
+        s1, s2, lab = [], [], []
+        for premise, *_ in rows[:half]:
+            for label in labels:
+                s1.append(premise.replace(".", " ."))
+                s2.append(rng.choice(sentences).replace(".", " ."))
+                lab.append(label)
+        for part, values in (("s1", s1), ("s2", s2), ("labels", lab)):
+            (folder / "snli_senteval" / f"{part}.{split}").write_text("\n".join(values) + "\n")
+    with open(folder / "mnli" / "dev_matched.jsonl", "w", encoding="utf-8") as fh:
+        for premise, *_ in rows[half:]:
+            for label in labels:
+                fh.write(
+                    json.dumps({"premise": premise, "hypothesis": rng.choice(sentences), "label": label})
+                    + "\n"
+                )
+    return root
+
+
+@pytest.fixture()
+def tiny_nli_data(tmp_path) -> Path:
+    """Tiny STS and NLI data in one data directory."""
+    return write_tiny_nli(write_tiny_sts(tmp_path / "data"))

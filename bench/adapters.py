@@ -1,0 +1,66 @@
+"""Where trained adapters live: ``$BENCH_CACHE/adapters/<model>/<method>-<key>/``, keyed by what made them.
+
+A finished folder holds ``adapter/`` (peft format: ``PeftModel.from_pretrained`` and lm-eval's ``peft=``
+read it), ``training_summary.json``, ``training_log.jsonl`` and the curve PNGs. Training writes into
+``<folder>.partial`` and renames it when done, so an interrupted run never leaves a finished-looking one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.settings import cache_dir
+from bench.trainer import ADAPTER_DIR
+
+SUMMARY = "training_summary.json"
+
+
+def adapter_key(
+    model: dict[str, Any], method: str, config: dict[str, Any], data: list[dict], seed: int
+) -> str:
+    """Hash of (model weights, method config, training-data checksums, seed)."""
+    payload = {"model": model, "method": method, "config": config, "data": data, "seed": seed}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class AdapterFolder:
+    """One trained adapter's folder in the cache."""
+
+    path: Path
+
+    @classmethod
+    def for_key(cls, model_slug: str, method: str, key: str, root: Path | None = None) -> AdapterFolder:
+        return cls((root or cache_dir() / "adapters") / model_slug / f"{method}-{key}")
+
+    @property
+    def adapter(self) -> Path:
+        return self.path / ADAPTER_DIR
+
+    @property
+    def staging(self) -> Path:
+        return self.path.with_name(self.path.name + ".partial")
+
+    def is_complete(self) -> bool:
+        return (self.path / SUMMARY).is_file() and (self.adapter / "adapter_config.json").is_file()
+
+    def summary(self) -> dict[str, Any]:
+        return json.loads((self.path / SUMMARY).read_text())
+
+    def start(self) -> Path:
+        """A clean staging folder to train into (leftovers of an interrupted run are removed)."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True)
+        return self.staging
+
+    def commit(self, summary: dict[str, Any]) -> None:
+        """Write the summary and move the staging folder into place."""
+        (self.staging / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.replace(self.staging, self.path)

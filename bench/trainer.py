@@ -1,0 +1,241 @@
+"""The one training loop behind every trained method: LoRA via peft, AdamW, warm-up + cosine decay,
+gradient accumulation, STS-B-dev checkpoint selection, a per-step JSONL log and curve plots.
+
+The objective (``bench.objectives``) is the only thing that differs between methods.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.errors import BenchError
+from bench.nli import Ranked
+from bench.objectives import Objective
+from bench.progress import console, training_bar
+
+ADAPTER_DIR = "adapter"  # the selected adapter, in peft format, inside the training folder
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 8
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str = "all-linear"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    learning_rate: float = 1e-4
+    warmup_ratio: float = 0.05
+    epochs: int = 1
+    micro_batch: int = 8
+    grad_accum: int = 32
+    max_grad_norm: float = 1.0
+    eval_every: int = 78
+    seed: int = 0
+
+
+@dataclass
+class TrainingSummary:
+    """What training did; stored as ``training_summary.json`` next to the adapter."""
+
+    steps: int
+    examples: int
+    seconds: float
+    best_step: int | None
+    best_dev: float | None
+    dev_curve: list[dict[str, float]] = field(default_factory=list)
+    heldout_before: dict[str, float] = field(default_factory=dict)
+    heldout_after: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def attach_lora(causal_lm: Any, lora: LoraSettings, seed: int) -> Any:
+    """Wrap ``causal_lm`` (modified in place) with a fresh LoRA adapter; only LoRA weights train."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(causal_lm, config)
+
+
+def save_adapter(model: Any, folder: Path) -> None:
+    """``save_pretrained`` into a temp folder, then swap it in: a reader never sees half an adapter."""
+    tmp = folder.with_name(folder.name + ".saving")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
+def load_adapter_weights(model: Any, folder: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+
+
+class Trainer:
+    """Trains a peft-wrapped model with an objective; writes logs, plots and the selected adapter."""
+
+    def __init__(
+        self,
+        model: Any,
+        objective: Objective,
+        settings: TrainSettings,
+        out_dir: Path,
+        score_dev: Callable[[], float] | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.objective = objective
+        self.settings = settings
+        self.out_dir = Path(out_dir)
+        self.score_dev = score_dev
+        self.show_progress = show_progress
+
+    def total_steps(self, n_examples: int) -> int:
+        per_step = self.settings.micro_batch * self.settings.grad_accum
+        return math.ceil(n_examples / per_step) * self.settings.epochs
+
+    def batches(self, examples: Sequence[Ranked]) -> list[list[Ranked]]:
+        """Optimizer steps as lists of examples, epoch after epoch (later epochs reshuffled)."""
+        per_step = self.settings.micro_batch * self.settings.grad_accum
+        steps = []
+        for epoch in range(self.settings.epochs):
+            order = list(examples)
+            if epoch:
+                random.Random(self.settings.seed + epoch).shuffle(order)
+            steps += [order[i : i + per_step] for i in range(0, len(order), per_step)]
+        return steps
+
+    def train(self, train: Sequence[Ranked], heldout: Sequence[Ranked]) -> TrainingSummary:
+        from transformers import get_cosine_schedule_with_warmup
+
+        if not train:
+            raise BenchError("no training examples (check --train-samples and the NLI data)")
+        s = self.settings
+        started = time.perf_counter()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.objective.setup(self.model, [*train, *heldout], self.show_progress)
+        before = self.objective.evaluate(self.model, heldout) if heldout else {}
+        steps = self.batches(train)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=0.0)
+        scheduler = get_cosine_schedule_with_warmup(
+            optimizer, math.ceil(s.warmup_ratio * len(steps)), len(steps)
+        )
+        curve: list[dict[str, float]] = []
+        best: tuple[float, int] | None = None
+        if self.score_dev is not None:
+            curve.append({"step": 0, "stsb_dev": self.score_dev()})  # the untrained model, for reference
+        log_path = self.out_dir / "training_log.jsonl"
+        with (
+            open(log_path, "w", encoding="utf-8") as log,
+            training_bar(len(steps), "training", self.show_progress) as update,
+        ):
+            for number, examples in enumerate(steps, start=1):
+                record = self._step(number, examples, optimizer, scheduler, params)
+                log.write(json.dumps(record) + "\n")
+                update(loss=record["loss"], accuracy=record.get("accuracy", float("nan")),
+                       step_seconds=record["seconds"])  # fmt: skip
+                if self._evaluate_now(number, len(steps)):
+                    if self.score_dev is None:
+                        save_adapter(self.model, self.out_dir / ADAPTER_DIR)
+                        continue
+                    dev = self.score_dev()
+                    curve.append({"step": number, "stsb_dev": dev})
+                    log.write(json.dumps({"step": number, "stsb_dev": dev}) + "\n")
+                    console.print(f"step {number}: STS-B dev Spearman {dev:.2f}")
+                    if best is None or dev > best[0]:
+                        best = (dev, number)
+                        save_adapter(self.model, self.out_dir / ADAPTER_DIR)
+                log.flush()
+        load_adapter_weights(self.model, self.out_dir / ADAPTER_DIR)
+        after = self.objective.evaluate(self.model, heldout) if heldout else {}
+        summary = TrainingSummary(
+            steps=len(steps),
+            examples=len(train),
+            seconds=round(time.perf_counter() - started, 1),
+            best_step=best[1] if best else len(steps),
+            best_dev=best[0] if best else None,
+            dev_curve=curve,
+            heldout_before=before,
+            heldout_after=after,
+            settings=asdict(s),
+        )
+        write_curves(log_path, curve, self.out_dir)
+        return summary
+
+    def _evaluate_now(self, step: int, total: int) -> bool:
+        every = self.settings.eval_every
+        return step == total or (every > 0 and step % every == 0)
+
+    def _step(self, number: int, examples: list[Ranked], optimizer, scheduler, params) -> dict[str, Any]:
+        start = time.perf_counter()
+        self.model.train()
+        micro = self.settings.micro_batch
+        totals: dict[str, float] = {}
+        loss_sum = 0.0
+        for i in range(0, len(examples), micro):
+            chunk = examples[i : i + micro]
+            out = self.objective.step(self.model, chunk)
+            loss = out.loss.sum() / len(examples)  # the step's mean over all its examples
+            if not torch.isfinite(loss):
+                raise BenchError(f"training stopped: the loss is {loss.item()} at step {number}")
+            loss.backward()
+            loss_sum += loss.item()
+            for name, value in out.metrics.items():
+                totals[name] = totals.get(name, 0.0) + value * len(chunk)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.settings.max_grad_norm).item()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        record = {"step": number, "loss": loss_sum, "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm}
+        record |= {name: value / len(examples) for name, value in totals.items()}
+        record["seconds"] = round(time.perf_counter() - start, 3)
+        return record
+
+
+def write_curves(log_path: Path, dev_curve: list[dict[str, float]], out_dir: Path) -> None:
+    """``loss_curve.png`` (training loss per step) and ``dev_curve.png`` (STS-B dev vs step)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    steps = [r for r in records if "loss" in r]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], marker=".")
+    ax.set(xlabel="optimizer step", ylabel="training loss", title="training loss")
+    fig.tight_layout()
+    fig.savefig(out_dir / "loss_curve.png", dpi=120)
+    plt.close(fig)
+    if dev_curve:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot([p["step"] for p in dev_curve], [p["stsb_dev"] for p in dev_curve], marker="o")
+        ax.set(xlabel="optimizer step", ylabel="STS-B dev Spearman x100", title="checkpoint selection")
+        fig.tight_layout()
+        fig.savefig(out_dir / "dev_curve.png", dpi=120)
+        plt.close(fig)

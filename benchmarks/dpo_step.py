@@ -1,0 +1,107 @@
+"""Benchmark: the project's SemPA DPO step against the straightforward step, same batch, one run.
+
+Straightforward = what a first implementation does every step: a reference forward with the adapter
+disabled, then a policy forward computing logits over the full sequence (``model(...).logits``), both
+on chosen and rejected padded to the batch's longest row. Project = ``PreferenceObjective``: reference
+log-probs computed once before training (not timed per step: it is a one-off pass), the LM head
+applied only to response positions, dynamic padding. Both do forward + backward + AdamW on the same
+LoRA model and the same real NLI triplets. Prints seconds/step, the ratio and the loss of each.
+
+    BENCH_DATA_DIR=../shared/data .venv/bin/python benchmarks/dpo_step.py [--batch 8] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("BENCH_NO_PROGRESS", "1")
+
+from bench.losses import sigmoid_dpo_loss  # noqa: E402
+from bench.models import load_model, resolve_model  # noqa: E402
+from bench.nli import load_nli  # noqa: E402
+from bench.objectives import PreferenceObjective, pairwise_dpo  # noqa: E402
+from bench.sequences import ChatFormatter, PromptResponse  # noqa: E402
+from bench.settings import data_dir  # noqa: E402
+from bench.trainer import LoraSettings, attach_lora  # noqa: E402
+from methods.trained import PARAPHRASE_PROMPTS  # noqa: E402
+
+
+def straightforward_logprobs(model, sequences: list[PromptResponse], pad_id: int) -> torch.Tensor:
+    """Full-vocabulary logits at every position, masked to the response afterwards."""
+    width = max(len(s.prompt) + len(s.response) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id)
+    mask = torch.zeros_like(ids)
+    labels = torch.full_like(ids, -100)
+    for row, s in enumerate(sequences):
+        tokens = torch.tensor(s.prompt + s.response)
+        ids[row, : len(tokens)], mask[row, : len(tokens)] = tokens, 1
+        labels[row, len(s.prompt) : len(tokens)] = tokens[len(s.prompt) :]
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    targets = labels[:, 1:]
+    logprobs = torch.log_softmax(logits, -1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (logprobs * (targets != -100)).sum(-1)
+
+
+def straightforward_step(model, objective, batch, pad_id, beta) -> torch.Tensor:
+    sequences = [s for e in batch for s in objective.sequences(e)]
+    with model.disable_adapter(), torch.no_grad():
+        reference = straightforward_logprobs(model, sequences, pad_id)
+    policy = straightforward_logprobs(model, sequences, pad_id)
+    scores = (beta * (policy - reference)).view(len(batch), 2)
+    return sigmoid_dpo_loss(scores[:, 0], scores[:, 1]).mean()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--batch", type=int, default=8, help="triplets per step")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (after one warm-up)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    loaded = load_model(resolve_model(args.model), device="cpu")
+    pad_id = loaded.tokenizer.pad_token_id
+    model = attach_lora(loaded.model, LoraSettings(), seed=0)
+    data = load_nli(data_dir(), "triplets", seed=0, train_samples=args.batch * (args.steps + 1))
+    batches = [data.train[i : i + args.batch] for i in range(0, len(data.train), args.batch)]
+    formatter = ChatFormatter(loaded.tokenizer, "You are a helpful assistant")
+    objective = PreferenceObjective(formatter, PARAPHRASE_PROMPTS["P1"], 0.1, pairwise_dpo, pad_id)
+    objective.setup(model, data.train, show_progress=False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def project(batch):
+        return objective.step(model, batch).loss.mean()
+
+    def naive(batch):
+        return straightforward_step(model, objective, batch, pad_id, 0.1)
+
+    model.train()
+    results = {}
+    for name, step in (("straightforward", naive), ("project", project)):
+        state = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
+        times, losses = [], []
+        for i, batch in enumerate(batches):
+            start = time.perf_counter()
+            loss = step(batch)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if i:  # the first step warms up
+                times.append(time.perf_counter() - start)
+            losses.append(loss.item())
+        model.load_state_dict(state, strict=False)  # both variants start from the same adapter
+        results[name] = (sum(times) / len(times), losses[0])
+    tokens = sum(len(s.prompt) + len(s.response) for e in batches[0] for s in objective.sequences(e))
+    print(f"model {args.model}, batch {args.batch} triplets ({tokens} tokens), {args.steps} timed steps, "
+          f"{torch.get_num_threads()} threads")  # fmt: skip
+    for name, (seconds, first_loss) in results.items():
+        print(f"{name:>16}: {seconds:6.2f} s/step   first-step loss {first_loss:.6f}")
+    print(f"speed-up: {results['straightforward'][0] / results['project'][0]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""Training machinery on a tiny random Llama: log-probs, fresh-adapter identities, steps, cache, reload."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bench.errors import BenchError
+from bench.models import load_model, resolve_model
+from bench.nli import Ranked, load_nli
+from bench.objectives import Objective, PreferenceObjective, StepOutput, pairwise_dpo, plackett_luce
+from bench.sequences import ChatFormatter, response_logprobs
+from bench.trainer import LoraSettings, Trainer, TrainSettings, attach_lora
+from methods.base import METHODS, RunContext
+
+PROMPT = 'Keep the same meaning of this sentence: "{s}", while making some changes.'
+TINY_TRAINING = {"train_batch_size": 4, "grad_accum": 1, "eval_every": 2, "heldout": 3, "learning_rate": 5e-3}
+
+
+@pytest.fixture()
+def fresh_model(tiny_model_dir):
+    return load_model(resolve_model(str(tiny_model_dir)), device="cpu")
+
+
+def _examples(n: int = 8) -> list[Ranked]:
+    words = ["A man is playing a guitar.", "The cat sleeps on the sofa.", "Two dogs run across the field."]
+    return [Ranked(f"{words[i % 3]} {i}", (words[(i + 1) % 3], words[(i + 2) % 3])) for i in range(n)]
+
+
+def _objective(loaded, loss=pairwise_dpo, **kwargs) -> PreferenceObjective:
+    formatter = ChatFormatter(loaded.tokenizer, "You are a helpful assistant")
+    return PreferenceObjective(formatter, PROMPT, 0.1, loss, loaded.tokenizer.pad_token_id, **kwargs)
+
+
+def test_response_logprobs_match_a_full_forward(fresh_model):
+    objective = _objective(fresh_model)
+    sequences = [s for e in _examples(3) for s in objective.sequences(e)]
+    with torch.no_grad():
+        batched = response_logprobs(fresh_model.model, sequences, fresh_model.tokenizer.pad_token_id)
+        for value, seq in zip(batched, sequences, strict=True):
+            ids = torch.tensor([seq.prompt + seq.response])
+            logprobs = fresh_model.model(ids).logits.log_softmax(-1)[0]
+            expected = sum(logprobs[t - 1, ids[0, t]].item() for t in range(len(seq.prompt), ids.shape[1]))
+            assert value.item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_chat_formatter_ends_response_with_end_of_turn(fresh_model):
+    tokenizer = fresh_model.tokenizer
+    tokenizer.chat_template = (
+        "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+        "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
+    )
+    try:
+        formatter = ChatFormatter(tokenizer, "You are a helpful assistant")
+        assert formatter.chat
+        seq = formatter.encode("Keep it.", "A cat.")
+        assert seq.response[-1] == tokenizer.eos_token_id
+        assert tokenizer.decode(seq.prompt).endswith("assistant\n")
+    finally:
+        tokenizer.chat_template = None
+
+
+def test_fresh_adapter_gives_log2_and_reference_logprobs(fresh_model):
+    model = attach_lora(fresh_model.model, LoraSettings(), seed=0)
+    objective = _objective(fresh_model)
+    examples = _examples(4)
+    objective.setup(model, examples, show_progress=False)
+    model.train()
+    out = objective.step(model, examples)
+    assert torch.allclose(out.loss, torch.full((4,), math.log(2)), atol=1e-6)
+    assert out.metrics["accuracy"] == 0.0 and out.metrics["margin"] == 0.0
+
+
+def test_training_lowers_the_loss_and_changes_only_lora(fresh_model, tmp_path):
+    before = {n: p.detach().clone() for n, p in fresh_model.model.named_parameters()}
+    model = attach_lora(fresh_model.model, LoraSettings(), seed=0)
+    examples = _examples(8)
+    settings = TrainSettings(learning_rate=5e-3, warmup_ratio=0.0, epochs=6, micro_batch=4, grad_accum=2)
+    trainer = Trainer(model, _objective(fresh_model), settings, tmp_path, show_progress=False)
+    summary = trainer.train(examples, examples[:4])
+    assert summary.heldout_after["loss"] < summary.heldout_before["loss"] - 0.05
+    assert summary.heldout_after["accuracy"] > 0.5
+    base_name = lambda n: n.removeprefix("base_model.model.").replace(".base_layer", "")  # noqa: E731
+    changed = {
+        n
+        for n, p in model.named_parameters()
+        if "lora_" not in n and not torch.equal(p, before[base_name(n)])
+    }
+    assert changed == set()
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().sum() > 0 for p in lora_b)
+    assert (tmp_path / "training_log.jsonl").is_file() and (tmp_path / "loss_curve.png").is_file()
+
+
+def test_listwise_objective_runs_with_in_batch_negatives(fresh_model):
+    model = attach_lora(fresh_model.model, LoraSettings(), seed=0)
+    lists = [Ranked(e.premise, (*e.responses, "Kids are playing in the yard.")) for e in _examples(3)]
+    objective = _objective(fresh_model, plackett_luce(False), in_batch_negatives=True)
+    objective.setup(model, lists, show_progress=False)
+    out = objective.step(model, lists)
+    # fresh adapter: every score is 0, so each of the two stages costs log(remaining items + 2 negatives)
+    assert torch.allclose(out.loss, torch.full((3,), math.log(5) + math.log(4)), atol=1e-5)
+
+
+class _NaNObjective(Objective):
+    def step(self, model, batch):
+        param = next(p for p in model.parameters() if p.requires_grad)
+        return StepOutput(param.sum() * float("nan") * torch.ones(len(batch)), {})
+
+
+def test_nan_loss_stops_with_the_step_number(fresh_model, tmp_path):
+    model = attach_lora(fresh_model.model, LoraSettings(), seed=0)
+    trainer = Trainer(
+        model, _NaNObjective(), TrainSettings(micro_batch=4, grad_accum=1), tmp_path, show_progress=False
+    )
+    with pytest.raises(BenchError, match="at step 1"):
+        trainer.train(_examples(8), [])
+
+
+def _method(name, data_dir, seed=0, retrain=False, **overrides):
+    context = RunContext(
+        load_model=lambda: load_model(resolve_model(str(_method.model_dir)), device="cpu"),
+        data_dir=data_dir,
+        seed=seed,
+        show_progress=False,
+        retrain=retrain,
+    )
+    return METHODS.get(name).from_overrides({**TINY_TRAINING, **overrides}, context)
+
+
+SENTENCES = ["A man is playing a guitar.", "Two dogs run across the field.", "The cat sleeps on the sofa."]
+
+
+@pytest.mark.parametrize("name", ["sempa", "sempa-pl", "contrastive"])
+def test_trained_method_caches_and_reloads_its_adapter(name, tiny_model_dir, tiny_nli_data, cache_env):
+    _method.model_dir = tiny_model_dir
+    first = _method(name, tiny_nli_data)
+    first.prepare()
+    trained = first.encode(SENTENCES)
+    info = first.training_info()
+    assert info and info["steps"] >= 2 and info["heldout_after"]
+    folder = first.folder
+    assert folder.is_complete() and (folder.path / "dev_curve.png").is_file()
+    assert not folder.staging.exists()
+    from peft import PeftModel
+
+    assert PeftModel.from_pretrained(first.context.load_model().model, str(folder.adapter)) is not None
+    second = _method(name, tiny_nli_data)
+    second.prepare()  # reuses the cached adapter: same folder, same embeddings
+    assert second.folder == folder
+    np.testing.assert_allclose(second.encode(SENTENCES), trained, atol=1e-5)
+    again = _method(name, tiny_nli_data, retrain=True)
+    again.prepare()  # retrained with the same seed: the same adapter
+    np.testing.assert_allclose(again.encode(SENTENCES), trained, atol=1e-5)
+
+
+def test_cache_key_follows_config_data_and_seed(tiny_model_dir, tiny_nli_data, cache_env, tmp_path):
+    _method.model_dir = tiny_model_dir
+    base = _method("sempa", tiny_nli_data)
+    base.prepare()
+    variants = [
+        _method("sempa", tiny_nli_data, beta=0.2),
+        _method("sempa", tiny_nli_data, seed=1),
+        _method("sempa", tiny_nli_data, train_samples=10),
+    ]
+    other_data = tmp_path / "other"
+    import shutil
+
+    shutil.copytree(tiny_nli_data, other_data)
+    with open(other_data / "nli" / "mnli_devmatched_triplets.csv", "a") as fh:
+        fh.write("One more premise.,An entailment.,A contradiction.,dev\n")
+    variants.append(_method("sempa", other_data))
+    folders = {base.folder.path}
+    for method in variants:
+        method.prepare()
+        folders.add(method.folder.path)
+    assert len(folders) == 5
+
+
+def test_release_restores_the_shared_model(tiny_model_dir, tiny_nli_data, cache_env):
+    loaded = load_model(resolve_model(str(tiny_model_dir)), device="cpu")
+    context = RunContext(load_model=lambda: loaded, data_dir=tiny_nli_data, show_progress=False)
+    prompteol = METHODS.get("prompteol").from_overrides({}, context)
+    before = prompteol.encode(SENTENCES)
+    sempa = METHODS.get("sempa").from_overrides(TINY_TRAINING, context)
+    sempa.prepare()
+    assert not np.allclose(sempa.encode(SENTENCES), before, atol=1e-4)
+    sempa.release()
+    after = METHODS.get("prompteol").from_overrides({}, context).encode(SENTENCES)
+    np.testing.assert_allclose(after, before, atol=1e-6)
+    assert not any("lora_" in n for n, _ in loaded.model.named_parameters())
+
+
+def test_interrupted_training_leaves_no_finished_adapter(
+    tiny_model_dir, tiny_nli_data, cache_env, monkeypatch
+):
+    _method.model_dir = tiny_model_dir
+    method = _method("sempa", tiny_nli_data)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bench.trainer.Trainer._evaluate_now", lambda self, step, total: interrupt())
+    with pytest.raises(KeyboardInterrupt):
+        method.prepare()
+    assert not method.folder.is_complete()
+    monkeypatch.undo()
+    resumed = _method("sempa", tiny_nli_data)
+    resumed.prepare()
+    assert resumed.folder.is_complete() and not resumed.folder.staging.exists()
+
+
+def test_train_samples_caps_the_training_set(tiny_nli_data):
+    data = load_nli(tiny_nli_data, "triplets", seed=0, train_samples=7, heldout=3)
+    assert len(data.train) == 7
+
+
+def test_runner_trains_records_and_leaves_other_methods_unchanged(
+    tiny_model_dir, tiny_nli_data, cache_env, tmp_path
+):
+    from bench.runner import RunRequest, run
+    from bench.store import ResultStore
+
+    def request(methods, out):
+        return RunRequest(
+            methods=methods, suites=["sts-dev"], model=str(tiny_model_dir), data_dir=tiny_nli_data,
+            out=out, device="cpu", show_progress=False, train_samples=12 if "sempa" in methods else None,
+            overrides={"sempa": dict(TINY_TRAINING)},
+        )  # fmt: skip
+
+    keys = run(request(["sempa", "prompteol"], tmp_path / "a"))
+    records = [ResultStore(tmp_path / "a").read(k) for k in keys]
+    training = records[0]["method"]["training"]
+    assert training["examples"] == 12 and training["adapter"].endswith("adapter")
+    assert records[0]["method"]["config"]["train_samples"] == 12
+    alone = run(request(["prompteol"], tmp_path / "b"))
+    assert ResultStore(tmp_path / "b").read(alone[0])["main_score"] == records[1]["main_score"]
