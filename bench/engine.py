@@ -112,7 +112,7 @@ class EmbeddingEngine:
         cache = {}
         if prefix_cache is not None:
             cache = {
-                _cache_argument(decoder): _expand_cache(prefix_cache, len(batch.items)),
+                cache_argument(decoder): _expand_cache(prefix_cache, len(batch.items)),
                 "use_cache": True,
             }
         with context:
@@ -127,7 +127,7 @@ class EmbeddingEngine:
 
     def shared_prefix(self, items: list[EncodeItem], readout: Readout) -> int:
         """Length of the token prefix all items share (0 when caching it is off or not worth it)."""
-        if not self.prefix_caching or len(items) < 2 or not _full_attention(self.causal_lm):
+        if not self.prefix_caching or len(items) < 2 or not full_attention(self.causal_lm):
             return 0
         first = items[0].input_ids
         n = min(len(item.input_ids) for item in items) - 1  # every item keeps at least one token
@@ -143,7 +143,7 @@ class EmbeddingEngine:
         """Key/value cache of the shared prefix, computed once per encode call."""
         ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
         out = decoder_of(self.causal_lm)(input_ids=ids, use_cache=True)
-        return out.past_key_values
+        return returned_cache(out)
 
     @staticmethod
     def pool(hidden: torch.Tensor, batch: Batch, pooling: Pooling) -> torch.Tensor:
@@ -198,7 +198,7 @@ def _drop_prefix(item: EncodeItem, n: int) -> EncodeItem:
     return EncodeItem(item.input_ids[n:], max(start - n, 0), end - n)
 
 
-def _full_attention(causal_lm: Any) -> bool:
+def full_attention(causal_lm: Any) -> bool:
     """Prefix caching is used only where every layer attends to the whole past (no sliding window)."""
     config = causal_lm.config
     layer_types = getattr(config, "layer_types", None)
@@ -207,9 +207,15 @@ def _full_attention(causal_lm: Any) -> bool:
     return getattr(config, "sliding_window", None) is None
 
 
-def _cache_argument(decoder: Any) -> str:
+def cache_argument(decoder: Any) -> str:
     """transformers renamed ``past_key_values`` to ``cache`` (5.2x); use whichever forward takes."""
     return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
+def returned_cache(output: Any) -> Any:
+    """The key/value cache a forward returned (``cache`` in newer transformers, else ``past_key_values``)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def _expand_cache(cache: Any, batch_size: int) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from bench.engine import decoder_of
+from bench.engine import cache_argument, decoder_of, full_attention, returned_cache
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,30 @@ class ChatFormatter:
 
 
 def response_logprobs(causal_lm: Any, sequences: list[PromptResponse], pad_token_id: int) -> torch.Tensor:
-    """``log pi(response | prompt)`` summed over response tokens, one value per sequence (differentiable)."""
+    """``log pi(response | prompt)`` summed over response tokens, one value per sequence (differentiable).
+
+    Responses to the same prompt (chosen and rejected) share one forward pass over that prompt: the
+    prompt's key/value cache is computed once and each response continues from it. Models with
+    sliding-window layers take the plain path (every sequence in full).
+    """
+    if full_attention(causal_lm) and len({s.prompt for s in sequences}) < len(sequences):
+        return _shared_prompt_logprobs(causal_lm, sequences, pad_token_id)
+    return _full_sequence_logprobs(causal_lm, sequences, pad_token_id)
+
+
+def _token_logprobs(causal_lm: Any, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities of ``targets`` from the hidden states that predict them (LM head on those only)."""
+    logits = causal_lm.get_output_embeddings()(states).float()
+    return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def _sum_by_row(values: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.zeros(n, device=values.device, dtype=values.dtype).index_add(0, rows, values)
+
+
+def _full_sequence_logprobs(
+    causal_lm: Any, sequences: list[PromptResponse], pad_token_id: int
+) -> torch.Tensor:
     device = next(causal_lm.parameters()).device
     width = max(len(s.prompt) + len(s.response) for s in sequences)
     ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
@@ -82,11 +105,55 @@ def response_logprobs(causal_lm: Any, sequences: list[PromptResponse], pad_token
     hidden = decoder_of(causal_lm)(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
     # position t predicts token t+1: keep the hidden states that predict a response token
     predicts = scored[:, 1:]
-    states = hidden[:, :-1][predicts]
-    targets = ids[:, 1:][predicts]
-    logits = causal_lm.get_output_embeddings()(states).float()
-    token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    values = _token_logprobs(causal_lm, hidden[:, :-1][predicts], ids[:, 1:][predicts])
     rows = torch.arange(len(sequences), device=device).unsqueeze(1).expand_as(predicts)[predicts]
-    return torch.zeros(len(sequences), device=device, dtype=token_logprobs.dtype).index_add(
-        0, rows, token_logprobs
-    )
+    return _sum_by_row(values, rows, len(sequences))
+
+
+def _shared_prompt_logprobs(
+    causal_lm: Any, sequences: list[PromptResponse], pad_token_id: int
+) -> torch.Tensor:
+    from transformers import DynamicCache
+
+    device = next(causal_lm.parameters()).device
+    decoder = decoder_of(causal_lm)
+    prompts = list(dict.fromkeys(s.prompt for s in sequences))
+    owner = torch.tensor([prompts.index(s.prompt) for s in sequences], device=device)
+    # prompts left-padded, so every prompt's last token sits in the last column
+    p_width = max(len(p) for p in prompts)
+    p_ids = torch.full((len(prompts), p_width), pad_token_id, dtype=torch.long)
+    p_mask = torch.zeros((len(prompts), p_width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        p_ids[row, p_width - len(prompt) :] = torch.tensor(prompt)
+        p_mask[row, p_width - len(prompt) :] = 1
+    p_ids, p_mask = p_ids.to(device), p_mask.to(device)
+    p_positions = (p_mask.cumsum(-1) - 1).clamp(min=0)
+    out = decoder(input_ids=p_ids, attention_mask=p_mask, position_ids=p_positions, use_cache=True)
+    # responses right-padded, continuing from their prompt's cache
+    r_width = max(len(s.response) for s in sequences)
+    r_ids = torch.full((len(sequences), r_width), pad_token_id, dtype=torch.long)
+    r_mask = torch.zeros((len(sequences), r_width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        r_ids[row, : len(seq.response)] = torch.tensor(seq.response)
+        r_mask[row, : len(seq.response)] = 1
+    r_ids, r_mask = r_ids.to(device), r_mask.to(device)
+    layers = [
+        (layer.keys.index_select(0, owner), layer.values.index_select(0, owner))
+        for layer in returned_cache(out).layers
+    ]
+    cache = DynamicCache(ddp_cache_data=layers)
+    lengths = p_mask.sum(-1).index_select(0, owner)
+    r_positions = lengths.unsqueeze(1) + torch.arange(r_width, device=device).unsqueeze(0)
+    hidden = decoder(
+        input_ids=r_ids,
+        attention_mask=torch.cat([p_mask.index_select(0, owner), r_mask], dim=1),
+        position_ids=r_positions,
+        use_cache=True,
+        **{cache_argument(decoder): cache},
+    ).last_hidden_state
+    # first response token: predicted by the prompt's last state; the others by the response states
+    first = _token_logprobs(causal_lm, out.last_hidden_state[:, -1].index_select(0, owner), r_ids[:, 0])
+    predicts = r_mask[:, 1:].bool()
+    rest = _token_logprobs(causal_lm, hidden[:, :-1][predicts], r_ids[:, 1:][predicts])
+    rows = torch.arange(len(sequences), device=device).unsqueeze(1).expand_as(predicts)[predicts]
+    return first + _sum_by_row(rest, rows, len(sequences))

@@ -238,3 +238,27 @@ def test_runner_trains_records_and_leaves_other_methods_unchanged(
     assert records[0]["method"]["config"]["train_samples"] == 12
     alone = run(request(["prompteol"], tmp_path / "b"))
     assert ResultStore(tmp_path / "b").read(alone[0])["main_score"] == records[1]["main_score"]
+
+
+def test_shared_prompt_path_matches_full_sequences_in_value_and_gradient(fresh_model):
+    from bench.sequences import _full_sequence_logprobs, _shared_prompt_logprobs
+
+    model = attach_lora(fresh_model.model, LoraSettings(), seed=0)
+    with torch.no_grad():  # a non-zero adapter, so gradients reach both LoRA matrices
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05)
+    model.eval()  # no LoRA dropout: both paths must see the same function
+    objective = _objective(fresh_model)
+    sequences = [s for e in _examples(3) for s in objective.sequences(e)]
+    pad = fresh_model.tokenizer.pad_token_id
+    grads = []
+    for path in (_full_sequence_logprobs, _shared_prompt_logprobs):
+        model.zero_grad()
+        values = path(model, sequences, pad)
+        (values * torch.arange(1.0, len(sequences) + 1)).sum().backward()
+        grads.append([p.grad.clone() for n, p in model.named_parameters() if "lora_" in n])
+        grads.append(values.detach())
+    torch.testing.assert_close(grads[3], grads[1], atol=1e-4, rtol=1e-4)
+    for full, shared in zip(grads[0], grads[2], strict=True):
+        torch.testing.assert_close(shared, full, atol=1e-4, rtol=1e-3)
