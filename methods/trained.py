@@ -73,6 +73,11 @@ class SempaPLConfig(SempaConfig):
 
 @dataclass(frozen=True)
 class ContrastiveConfig(TrainedConfig):
+    """PromptEOL's fine-tuning recipe where it differs from SemPA's (LoRA r 64, alpha 16, lr 5e-4)."""
+
+    lora_r: int = option(64, "LoRA rank (PromptEOL-CL: 64)")
+    lora_alpha: int = option(16, "LoRA alpha (PromptEOL-CL: 16)")
+    learning_rate: float = option(5e-4, "AdamW peak learning rate (PromptEOL-CL: 5e-4)")
     temperature: float = option(0.05, "InfoNCE temperature tau (cosine / tau)")
     hard_negatives: bool = option(True, "add each premise's contradiction as a hard negative")
 
