@@ -177,10 +177,13 @@ class EmbeddingEngine:
             torch.inference_mode(),
             progress_bar(len(distinct), description, enabled=self.show_progress) as advance,
         ):
+            # hooks see whole inputs, so the shared prefix is cached only without one
+            n_prefix = self.shared_prefix(distinct, readout) if hook is None else 0
+            cache = self.prefix_cache(distinct[0].input_ids[:n_prefix]) if n_prefix else None
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
-                batch = self.make_batch([distinct[i] for i in chunk])
-                hidden = self.forward_hidden(batch, readout.layer, hook)
+                batch = self.make_batch([_drop_prefix(distinct[i], n_prefix) for i in chunk], n_prefix)
+                hidden = self.forward_hidden(batch, readout.layer, hook, cache)
                 pooled = self.pool(hidden, batch, readout.pooling).float().cpu().numpy()
                 for row, index in enumerate(chunk):
                     vectors[index] = pooled[row]

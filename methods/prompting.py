@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from bench.config import MethodConfig, option
-from bench.engine import EmbeddingEngine, EncodeItem, Readout
+from bench.engine import BatchHook, EmbeddingEngine, EncodeItem, Readout
 from bench.errors import BenchError
 from bench.models import LoadedModel
 from methods.base import METHODS, Method
@@ -103,10 +103,18 @@ class PromptMethod(Method):
             return EncodeItem(tuple(enc["input_ids"]), inside[0], inside[-1] + 1)
         return EncodeItem(tuple(tokenizer(text)["input_ids"]))
 
-    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+    def readout(self) -> Readout:
         cfg: PromptConfig = self.config  # type: ignore[assignment]
+        return Readout(cfg.layer, cfg.pooling)
+
+    def batch_hook(self, sentences: Sequence[str], items: list[EncodeItem]) -> BatchHook | None:
+        """A forward-pass intervention for these inputs (None: a plain forward pass)."""
+        return None
+
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
         items = [self.to_item(s) for s in sentences]
-        return self.engine.encode(items, Readout(cfg.layer, cfg.pooling), description=self.name)
+        hook = self.batch_hook(sentences, items)
+        return self.engine.encode(items, self.readout(), hook=hook, description=self.name)
 
 
 def _prompt_method(name: str, description: str, config: type[PromptConfig]) -> type[PromptMethod]:
