@@ -83,11 +83,15 @@ class PromptMethod(Method):
             )
         return self._engine
 
+    def template(self) -> str:
+        """The full prompt template (a subclass may build it from several config fields)."""
+        return self.config.template  # type: ignore[attr-defined]
+
     def render(self, sentence: str) -> tuple[str, tuple[int, int]]:
         """The prompt text and the character span of the sentence's last copy in it."""
         cfg: PromptConfig = self.config  # type: ignore[assignment]
         sentence = prompteol_preprocess(sentence) if cfg.preprocess else sentence.strip()
-        head, _, tail = cfg.template.rpartition(SLOT)
+        head, _, tail = self.template().rpartition(SLOT)
         prefix = head.replace(SLOT, sentence)
         return prefix + sentence + tail, (len(prefix), len(prefix) + len(sentence))
 
