@@ -226,16 +226,15 @@ def write_curves(log_path: Path, dev_curve: list[dict[str, float]], out_dir: Pat
 
     records = [json.loads(line) for line in log_path.read_text().splitlines()]
     steps = [r for r in records if "loss" in r]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], marker=".")
-    ax.set(xlabel="optimizer step", ylabel="training loss", title="training loss")
-    fig.tight_layout()
-    fig.savefig(out_dir / "loss_curve.png", dpi=120)
-    plt.close(fig)
-    if dev_curve:
+
+    def plot(points: list[dict], key: str, ylabel: str, title: str, name: str, marker: str) -> None:
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot([p["step"] for p in dev_curve], [p["stsb_dev"] for p in dev_curve], marker="o")
-        ax.set(xlabel="optimizer step", ylabel="STS-B dev Spearman x100", title="checkpoint selection")
+        ax.plot([p["step"] for p in points], [p[key] for p in points], marker=marker)
+        ax.set(xlabel="optimizer step", ylabel=ylabel, title=title)
         fig.tight_layout()
-        fig.savefig(out_dir / "dev_curve.png", dpi=120)
+        fig.savefig(out_dir / name, dpi=120)
         plt.close(fig)
+
+    plot(steps, "loss", "training loss", "training loss", "loss_curve.png", ".")
+    if dev_curve:
+        plot(dev_curve, "stsb_dev", "STS-B dev Spearman x100", "checkpoint selection", "dev_curve.png", "o")

@@ -20,6 +20,12 @@ def _method(name, loaded, batch_size=4, **overrides):
     return METHODS.get(name).from_overrides(overrides, context)
 
 
+def _forward(decoder, batch):
+    return decoder(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids
+    )
+
+
 def _capture_layer_inputs(decoder):
     inputs, handles = {}, []
     for index, layer in enumerate(decoder.layers):
@@ -54,11 +60,7 @@ def test_token_prepending_on_copies_the_last_token_state_into_the_placeholder(ti
     with torch.no_grad(), hook(decoder, batch):
         inputs, handles = _capture_layer_inputs(decoder)  # registered after the method's hooks
         try:
-            decoder(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids,
-            )
+            _forward(decoder, batch)
         finally:
             for handle in handles:
                 handle.remove()
@@ -86,11 +88,7 @@ def _o_proj_input(decoder, layer, batch, hook=None):
     with torch.no_grad(), context:
         handle = o_proj.register_forward_pre_hook(lambda m, args: captured.append(args[0][:, -1].clone()))
         try:
-            decoder(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids,
-            )
+            _forward(decoder, batch)
         finally:
             handle.remove()
     return captured[0]
