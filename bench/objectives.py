@@ -152,20 +152,24 @@ class PreferenceObjective(Objective):
         ]
 
     def evaluate(self, model: Any, examples: Sequence[Ranked], batch_size: int = 16) -> dict[str, float]:
-        """Reward accuracy and margin; also whether the policy itself gives the chosen response the
-        higher log-probability (meaningful before training, when all rewards are 0)."""
-        metrics = super().evaluate(model, examples, batch_size)
+        """On (first, last) response pairs: DPO loss, reward accuracy and margin, and how often the policy
+        itself gives the chosen response the higher log-probability (meaningful before training too,
+        when every reward is 0)."""
+        totals = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "logprob_accuracy": 0.0}
         model.eval()
-        wins = 0
         with torch.no_grad():
             for start in range(0, len(examples), batch_size):
                 chunk = examples[start : start + batch_size]
                 pairs = [s for e in chunk for s in (self.sequence(e.premise, e.responses[0]),
                                                      self.sequence(e.premise, e.responses[-1]))]  # fmt: skip
-                logprobs = response_logprobs(model, pairs, self.pad_token_id).view(len(chunk), 2)
-                wins += int((logprobs[:, 0] > logprobs[:, 1]).sum())
-        metrics["logprob_accuracy"] = wins / max(len(examples), 1)
-        return metrics
+                policy = response_logprobs(model, pairs, self.pad_token_id).view(len(chunk), 2)
+                reference = self._reference_of(model, pairs).view(len(chunk), 2).to(policy)
+                scores = self.beta * (policy - reference)
+                totals["loss"] += sigmoid_dpo_loss(scores[:, 0], scores[:, 1]).sum().item()
+                totals["accuracy"] += (scores[:, 0] > scores[:, 1]).sum().item()
+                totals["margin"] += (scores[:, 0] - scores[:, 1]).sum().item()
+                totals["logprob_accuracy"] += (policy[:, 0] > policy[:, 1]).sum().item()
+        return {name: value / max(len(examples), 1) for name, value in totals.items()}
 
 
 class ContrastiveObjective(Objective):
