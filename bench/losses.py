@@ -48,8 +48,14 @@ def info_nce_loss(
     return F.cross_entropy(similarity / temperature, targets, reduction="none")
 
 
-def preference_accuracy(chosen_scores: torch.Tensor, rejected_scores: torch.Tensor) -> float:
-    """Share of pairs whose chosen score strictly beats the rejected one (ties count as misses)."""
+def preference_accuracy(
+    chosen_scores: torch.Tensor, rejected_scores: torch.Tensor, tolerance: float = 1e-5
+) -> float:
+    """Share of pairs whose chosen score beats the rejected one by more than ``tolerance``.
+
+    Ties count as misses; the tolerance keeps float noise (batching differences of ~1e-7) from
+    turning the all-zero rewards of an untrained adapter into a coin flip.
+    """
     if chosen_scores.numel() == 0:
         return float("nan")
-    return (chosen_scores > rejected_scores).float().mean().item()
+    return (chosen_scores - rejected_scores > tolerance).float().mean().item()

@@ -166,7 +166,7 @@ class PreferenceObjective(Objective):
                 reference = self._reference_of(model, pairs).view(len(chunk), 2).to(policy)
                 scores = self.beta * (policy - reference)
                 totals["loss"] += sigmoid_dpo_loss(scores[:, 0], scores[:, 1]).sum().item()
-                totals["accuracy"] += (scores[:, 0] > scores[:, 1]).sum().item()
+                totals["accuracy"] += preference_accuracy(scores[:, 0], scores[:, 1]) * len(chunk)
                 totals["margin"] += (scores[:, 0] - scores[:, 1]).sum().item()
                 totals["logprob_accuracy"] += (policy[:, 0] > policy[:, 1]).sum().item()
         return {name: value / max(len(examples), 1) for name, value in totals.items()}

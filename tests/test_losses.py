@@ -60,3 +60,8 @@ def test_info_nce_hand_computed():
 
 def test_preference_accuracy_counts_ties_as_misses():
     assert preference_accuracy(torch.tensor([1.0, 0.0, 2.0, 0.0]), torch.tensor([0.0, 0.0, 3.0, -1.0])) == 0.5
+
+
+def test_preference_accuracy_ignores_float_noise():
+    noise = torch.tensor([1e-7, -1e-7, 2e-8])
+    assert preference_accuracy(noise, torch.zeros(3)) == 0.0
