@@ -184,7 +184,7 @@ class Trainer:
             heldout_after=after,
             settings=asdict(s),
         )
-        write_curves(log_path, curve, self.out_dir)
+        write_curves(log_path, curve, self.out_dir, summary.best_step)
         return summary
 
     def _evaluate_now(self, step: int, total: int) -> bool:
@@ -217,7 +217,9 @@ class Trainer:
         return record
 
 
-def write_curves(log_path: Path, dev_curve: list[dict[str, float]], out_dir: Path) -> None:
+def write_curves(
+    log_path: Path, dev_curve: list[dict[str, float]], out_dir: Path, best_step: int | None = None
+) -> None:
     """``loss_curve.png`` (training loss per step) and ``dev_curve.png`` (STS-B dev vs step)."""
     import matplotlib
 
@@ -227,9 +229,14 @@ def write_curves(log_path: Path, dev_curve: list[dict[str, float]], out_dir: Pat
     records = [json.loads(line) for line in log_path.read_text().splitlines()]
     steps = [r for r in records if "loss" in r]
 
-    def plot(points: list[dict], key: str, ylabel: str, title: str, name: str, marker: str) -> None:
+    def plot(
+        points: list[dict], key: str, ylabel: str, title: str, name: str, marker: str, star=None
+    ) -> None:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot([p["step"] for p in points], [p[key] for p in points], marker=marker)
+        for p in points:
+            if p["step"] == star:
+                ax.plot([p["step"]], [p[key]], marker="*", markersize=14, color="tab:red")
         ax.set(xlabel="optimizer step", ylabel=ylabel, title=title)
         fig.tight_layout()
         fig.savefig(out_dir / name, dpi=120)
@@ -237,4 +244,5 @@ def write_curves(log_path: Path, dev_curve: list[dict[str, float]], out_dir: Pat
 
     plot(steps, "loss", "training loss", "training loss", "loss_curve.png", ".")
     if dev_curve:
-        plot(dev_curve, "stsb_dev", "STS-B dev Spearman x100", "checkpoint selection", "dev_curve.png", "o")
+        title = "checkpoint selection (step 0: untrained; * selected)"
+        plot(dev_curve, "stsb_dev", "STS-B dev Spearman x100", title, "dev_curve.png", "o", best_step)
