@@ -110,7 +110,7 @@ def cmd_ls(_: argparse.Namespace) -> None:
     console.print(suites)
 
 
-def _emit_tables(out: Path, records, method_order=None) -> None:
+def _emit_tables(out: Path, records, method_order=None, write: bool = True, show: bool = True) -> None:
     from bench.progress import console
     from bench.tables import build_tables, print_table, write_table
 
@@ -118,9 +118,21 @@ def _emit_tables(out: Path, records, method_order=None) -> None:
     if not tables:
         raise BenchError(f"no stored results under {out / 'runs'} match")
     for table in tables:
-        print_table(table)
-        paths = write_table(table, out / "tables")
-        console.print(f"[dim]written: {', '.join(str(p) for p in paths)}[/dim]")
+        if show:
+            print_table(table)
+        if write:
+            paths = write_table(table, out / "tables")
+            console.print(f"[dim]written: {', '.join(str(p) for p in paths)}[/dim]")
+
+
+def _refresh_table_files(out: Path, run_records: list) -> None:
+    """Rewrite the table files of the (model, suite) pairs a run touched from *all* their stored results."""
+    from bench.store import ResultStore
+    from bench.tables import model_slug
+
+    groups = {(model_slug(r), r["suite"]) for r in run_records}
+    stored = [r for r in ResultStore(out).records() if (model_slug(r), r["suite"]) in groups]
+    _emit_tables(out, stored, show=False)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -152,7 +164,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     )
     keys = run(request)
     store = ResultStore(args.out)
-    _emit_tables(args.out, [store.read(k) for k in keys], args.methods)
+    records = [store.read(k) for k in keys]
+    _emit_tables(args.out, records, args.methods, write=False)  # this run's rows on the console
+    _refresh_table_files(args.out, records)
 
 
 def cmd_table(args: argparse.Namespace) -> None:

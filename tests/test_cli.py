@@ -160,10 +160,17 @@ def test_run_then_table(tiny_model_dir, tiny_data, tmp_path, cache_env):
     assert csv.splitlines()[0] == "method,STS12,STS-B,Avg"
     for ext in ("csv", "tex", "md"):
         (out / "tables" / f"{stem}.{ext}").unlink()
-    proc = bench("table", "--out", str(out), "--methods", "prompteol,mean")
+    proc = bench("table", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert (out / "tables" / f"{stem}.csv").read_text() == csv
     assert_one_line_error(bench("table", "--out", str(tmp_path / "empty")), "no stored results")
+    # a later run of one method rewrites the table files from every stored result, not just its own
+    again = bench("run", "--methods", "echo", "--tasks", "STS12", "--limit", "6",
+                  "--model", str(tiny_model_dir), "--data-dir", str(tiny_data), "--out", str(out),
+                  env={"BENCH_CACHE": str(cache_env)})  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    rows = [line.split(",")[0] for line in (out / "tables" / f"{stem}.csv").read_text().splitlines()[1:]]
+    assert {"prompteol (first 6)", "mean[layer=-2] (first 6)", "echo (first 6)"} <= set(rows)
 
 
 def _run_args(tiny_model_dir, tiny_data, out) -> list[str]:
