@@ -178,9 +178,23 @@ def _run_args(tiny_model_dir, tiny_data, out) -> list[str]:
             "--data-dir", str(tiny_data), "--out", str(out)]  # fmt: skip
 
 
+# The CLI with every encode call slowed by 0.5 s: the tiny run would otherwise finish before the signal
+# reaches it (a race the test must not depend on).
+SLOW_CLI = (
+    "import sys, time, bench.engine as engine\n"
+    "encode = engine.EmbeddingEngine.encode\n"
+    "def slow(self, *args, **kwargs):\n"
+    "    time.sleep(0.5)\n"
+    "    return encode(self, *args, **kwargs)\n"
+    "engine.EmbeddingEngine.encode = slow\n"
+    "from bench.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
 def _start_run(tiny_model_dir, tiny_data, out, cache_env) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", *_run_args(tiny_model_dir, tiny_data, out)],
+        [sys.executable, "-c", SLOW_CLI, *_run_args(tiny_model_dir, tiny_data, out)],
         env={**os.environ, "BENCH_NO_PROGRESS": "1", "BENCH_CACHE": str(cache_env)},
         cwd=ROOT,
         stdout=subprocess.PIPE,
