@@ -49,27 +49,20 @@ def test_unscored_pairs_are_dropped(tmp_path):
     assert pairs.sentences1 == ["a", "f"] and pairs.scores == [1.0, 4.5]
 
 
-def test_bad_score_names_file_and_line(tmp_path):
+@pytest.mark.parametrize(
+    "inputs,golds,message",
+    [
+        ("a\tb\nc\td\n", "1.0\nhigh\n", r"gs\.txt:2: gold score 'high'"),
+        ("a\tb\nonly-one-sentence\n", "1.0\n2.0\n", r"in\.txt:2: expected at least 2 tab-separated"),
+        ("a\tb\nc\td\n", "1.0\n", "1 gold lines but in.txt has 2 pairs"),
+    ],
+    ids=["bad-score", "missing-column", "line-count"],
+)
+def test_malformed_semeval_files_name_file_and_line(tmp_path, inputs, golds, message):
     inp, gold = tmp_path / "in.txt", tmp_path / "gs.txt"
-    inp.write_text("a\tb\nc\td\n")
-    gold.write_text("1.0\nhigh\n")
-    with pytest.raises(DataError, match=r"gs\.txt:2: gold score 'high'"):
-        read_semeval_subset(inp, gold)
-
-
-def test_missing_column_names_file_and_line(tmp_path):
-    inp, gold = tmp_path / "in.txt", tmp_path / "gs.txt"
-    inp.write_text("a\tb\nonly-one-sentence\n")
-    gold.write_text("1.0\n2.0\n")
-    with pytest.raises(DataError, match=r"in\.txt:2: expected at least 2 tab-separated"):
-        read_semeval_subset(inp, gold)
-
-
-def test_line_count_mismatch_is_reported(tmp_path):
-    inp, gold = tmp_path / "in.txt", tmp_path / "gs.txt"
-    inp.write_text("a\tb\nc\td\n")
-    gold.write_text("1.0\n")
-    with pytest.raises(DataError, match="1 gold lines but in.txt has 2 pairs"):
+    inp.write_text(inputs)
+    gold.write_text(golds)
+    with pytest.raises(DataError, match=message):
         read_semeval_subset(inp, gold)
 
 
