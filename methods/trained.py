@@ -15,6 +15,7 @@ import numpy as np
 from bench.adapters import AdapterFolder, adapter_key
 from bench.config import option
 from bench.engine import Readout
+from bench.errors import BenchError
 from bench.models import LoadedModel
 from bench.nli import NLIData, load_nli
 from bench.objectives import ContrastiveObjective, Objective, PreferenceObjective, pairwise_dpo, plackett_luce
@@ -106,7 +107,7 @@ class TrainedMethod(PromptMethod):
     def training_data(self) -> NLIData:
         cfg: TrainedConfig = self.config  # type: ignore[assignment]
         if self.context.data_dir is None:
-            raise ValueError("trained methods need a data directory")
+            raise BenchError(f"{self.name} needs a data directory with nli/ (--data-dir or BENCH_DATA_DIR)")
         return load_nli(
             self.context.data_dir, self.data_kind, self.context.seed, cfg.train_samples, cfg.heldout
         )
