@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.config import option
-from bench.engine import BatchHook, EncodeItem, Readout
+from bench.engine import BatchHook, EncodeItem, Readout, decoder_of
 from bench.errors import BenchError
 from bench.interventions import contrastive_prompting, decoder_layers, token_prepending
 from methods.base import METHODS
@@ -131,8 +131,6 @@ class ContrastivePrompting(_LayerDefaults):
 
 def checked_decoder(causal_lm):
     """The decoder (checked to be a supported layout)."""
-    from bench.engine import decoder_of
-
     decoder = decoder_of(causal_lm)
     decoder_layers(decoder)
     return decoder

@@ -202,7 +202,6 @@ class TrainedMethod(PromptMethod):
             pairs = pairs.head(cfg.dev_pairs)
 
         def score() -> float:
-            self._engine = None
             embeddings = self.encode(pairs.sentences1 + pairs.sentences2)
             n = len(pairs)
             return round(direct_spearman(embeddings[:n], embeddings[n:], pairs.scores), 3)
@@ -238,13 +237,15 @@ class Sempa(TrainedMethod):
     def list_loss(self):
         return pairwise_dpo
 
+    def in_batch_negatives(self) -> bool:
+        return False
+
     def build_objective(self, loaded: LoadedModel) -> Objective:
         cfg: SempaConfig = self.config  # type: ignore[assignment]
         formatter = ChatFormatter(loaded.tokenizer, cfg.system_prompt or None, cfg.chat_template)
-        in_batch = getattr(cfg, "in_batch_negatives", False)
         return PreferenceObjective(
             formatter, PARAPHRASE_PROMPTS[cfg.paraphrase_prompt], cfg.beta, self.list_loss(),
-            loaded.tokenizer.pad_token_id, in_batch_negatives=in_batch,
+            loaded.tokenizer.pad_token_id, in_batch_negatives=self.in_batch_negatives(),
         )  # fmt: skip
 
 
@@ -258,6 +259,9 @@ class SempaPL(Sempa):
 
     def list_loss(self):
         return plackett_luce(self.config.top1_only)  # type: ignore[attr-defined]
+
+    def in_batch_negatives(self) -> bool:
+        return self.config.in_batch_negatives  # type: ignore[attr-defined]
 
 
 class Contrastive(TrainedMethod):
