@@ -48,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default=None, help="alias (smollm2-135m, gemma3-270m), .gguf file, model dir or hub id"
     )
     run.add_argument("--tasks", type=_csv, default=None, help="only these tasks of the suites")
-    run.add_argument("--limit", type=int, default=None, help="score only the first N examples per task")
+    run.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="score only the first N examples per task; 0: all (default: all; gen: per-task CPU limits)",
+    )
     run.add_argument("--seed", type=int, default=0)
     run.add_argument(
         "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
@@ -126,12 +131,13 @@ def _emit_tables(out: Path, records, method_order=None, write: bool = True, show
 
 
 def _refresh_table_files(out: Path, run_records: list) -> None:
-    """Rewrite the table files of the (model, suite) pairs a run touched from *all* their stored results."""
+    """Rewrite the table files of every model a run touched from *all* its stored results (the
+    combined STS + gen table needs both suites, whichever one this run computed)."""
     from bench.store import ResultStore
     from bench.tables import model_slug
 
-    groups = {(model_slug(r), r["suite"]) for r in run_records}
-    stored = [r for r in ResultStore(out).records() if (model_slug(r), r["suite"]) in groups]
+    models = {model_slug(r) for r in run_records}
+    stored = [r for r in ResultStore(out).records() if model_slug(r) in models]
     _emit_tables(out, stored, show=False)
 
 
@@ -141,8 +147,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     from bench.settings import data_dir
     from bench.store import ResultStore
 
-    if args.limit is not None and args.limit < 1:
-        raise BenchError(f"--limit must be a positive number of examples, got {args.limit}")
+    if args.limit is not None and args.limit < 0:
+        raise BenchError(f"--limit must be a number of examples (0: all), got {args.limit}")
     if args.batch_size < 1:
         raise BenchError(f"--batch-size must be positive, got {args.batch_size}")
     request = RunRequest(

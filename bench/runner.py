@@ -14,7 +14,7 @@ import methods as _builtin_methods  # noqa: F401  (registers the built-in method
 import suites as _builtin_suites  # noqa: F401  (registers the built-in suites)
 from bench.errors import BenchError
 from bench.memo import EmbeddingMemo
-from bench.models import LoadedModel, ModelSpec, load_model, resolve_model
+from bench.models import LoadedModel, ModelSpec, default_device, load_model, resolve_model
 from bench.progress import console
 from bench.provenance import environment, file_checksums, peak_memory_mb
 from bench.store import ResultKey, ResultStore
@@ -30,7 +30,7 @@ class RunRequest:
     data_dir: Path
     out: Path
     tasks: list[str] | None = None
-    limit: int | None = None
+    limit: int | None = None  # None: each suite's default (all, or a per-task CPU default); 0: all
     seed: int = 0
     overwrite: bool = False
     device: str | None = None
@@ -86,6 +86,40 @@ def validate(request: RunRequest) -> tuple[list[type[Method]], list[Suite]]:
     return method_classes, suite_objects
 
 
+def effective_limit(suite: Suite, task: str, requested: int | None, device: str) -> int | None:
+    """The limit a task runs with: --limit N, 0 for everything, or the suite's default for the device."""
+    if requested == 0:
+        return None
+    if requested is not None:
+        return requested
+    return suite.default_limit(task, device)
+
+
+@dataclass(frozen=True)
+class ScoredModel:
+    """What a result is stored under: the method itself, or ``base`` for suites that score the causal
+    LM, where every training-free method leaves the same (unchanged) model."""
+
+    name: str
+    config_hash: str
+    label: str
+    shared: bool = False
+
+
+BASE = ScoredModel("base", "model", "base", shared=True)
+
+
+def scored_model(method: Method, suite: Suite) -> ScoredModel | None:
+    """None when the suite does not apply (a suite scoring causal LMs, a method without one)."""
+    if not suite.scores_causal_lm:
+        return ScoredModel(method.name, method.config_hash, method.label())
+    if not method.uses_llm:
+        return None
+    if not method.trains:
+        return BASE
+    return ScoredModel(method.name, method.config_hash, method.label())
+
+
 def run(request: RunRequest) -> list[ResultKey]:
     """Execute the request; returns the keys of all results it covers (computed or reused)."""
     method_classes, suite_objects = validate(request)
@@ -102,7 +136,9 @@ def run(request: RunRequest) -> list[ResultKey]:
         retrain=request.retrain,
     )
     env = environment()
+    device = request.device or default_device()
     keys: list[ResultKey] = []
+    computed: set[ResultKey] = set()  # this run's results (a shared one is computed once)
     for cls in method_classes:
         seed_everything(request.seed)
         method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
@@ -112,24 +148,32 @@ def run(request: RunRequest) -> list[ResultKey]:
         overwrite = request.overwrite or (request.retrain and cls.trains)
         try:
             for suite in suite_objects:
+                scored = scored_model(method, suite)
+                if scored is None:
+                    console.print(
+                        f"[yellow]{escape(method.label())}: no causal LM, suite {suite.name} skipped"
+                    )
+                    continue
                 for task in suite.task_names():
                     if request.tasks and task not in request.tasks:
                         continue
-                    key = ResultKey(spec.slug(), method.name, method.config_hash, task, request.limit)
+                    limit = effective_limit(suite, task, request.limit, device)
+                    key = ResultKey(spec.slug(), scored.name, scored.config_hash, task, limit)
                     keys.append(key)
-                    if store.exists(key) and not overwrite:
-                        reused = (
-                            f"{escape(method.label())} / {task}: stored result reused ({store.path(key)})"
+                    shown = escape(method.label() + (" (= base)" if scored.shared else ""))
+                    if key in computed or (store.exists(key) and not overwrite):
+                        console.print(
+                            f"[dim]{shown} / {task}: stored result reused ({store.path(key)})[/dim]"
                         )
-                        console.print(f"[dim]{reused}[/dim]")
                         continue
                     if not prepared:
                         method.prepare()
                         prepared = True
-                    record = _evaluate(method, evaluand, suite, task, request, provider, env)
+                    record = _evaluate(method, scored, evaluand, suite, task, limit, request, provider, env)
                     path = store.write(key, record)
+                    computed.add(key)
                     console.print(
-                        f"{escape(method.label())} / {task}: {record['main_score']:.2f} "
+                        f"{shown} / {task}: {record['main_score']:.2f} "
                         f"({record['timing']['seconds']:.0f} s) -> {path}"
                     )
         finally:
@@ -139,9 +183,11 @@ def run(request: RunRequest) -> list[ResultKey]:
 
 def _evaluate(
     method: Method,
+    scored: ScoredModel,
     evaluand: Evaluand,
     suite: Suite,
     task: str,
+    limit: int | None,
     request: RunRequest,
     provider: ModelProvider,
     env: dict[str, Any],
@@ -150,7 +196,7 @@ def _evaluate(
     encoded_before, seconds_before = memo.encoded, memo.seconds
     started = _now()
     start = time.perf_counter()
-    outcome = suite.evaluate(evaluand, task, request.data_dir, request.limit)
+    outcome = suite.evaluate(evaluand, task, request.data_dir, limit)
     elapsed = time.perf_counter() - start
     encoded = memo.encoded - encoded_before
     encode_seconds = memo.seconds - seconds_before
@@ -160,19 +206,31 @@ def _evaluate(
         model_info = {**(method.encoder_info() or {}), "run_model": provider.spec.name}
     model_info["slug"] = provider.spec.slug()
     training = method.training_info()
-    return {
-        "model": model_info,
-        "method": {
+    if scored.shared:
+        method_info: dict[str, Any] = {
+            "name": scored.name,
+            "label": scored.label,
+            "config": {},
+            "config_hash": scored.config_hash,
+            "shared_by": "every training-free method (the unchanged model)",
+            "computed_with": method.name,
+        }
+    else:
+        method_info = {
             "name": method.name,
             "label": method.label(),
             "config": method.config.to_dict(),
             "config_hash": method.config_hash,
             **({"training": training} if training else {}),
-        },
+        }
+    return {
+        "model": model_info,
+        "method": method_info,
         "suite": suite.name,
         "task": task,
         "split": outcome.split,
-        "limit": request.limit,
+        "limit": limit,
+        "limit_source": "--limit" if request.limit else ("all" if limit is None else "suite default"),
         "n_examples": outcome.n_examples,
         "main_metric": outcome.main_metric,
         "main_score": outcome.main_score,
@@ -191,6 +249,7 @@ def _evaluate(
             "sentences_per_s": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
             **outcome.stats,
         },
+        **outcome.details,
         "peak_memory": peak_memory_mb(),
         "runtime": {"batch_size": request.batch_size, "device": request.device, "dtype": request.dtype},
         "environment": env,

@@ -6,7 +6,7 @@ Written as CSV, LaTeX (booktabs, best per column in bold) and Markdown, and prin
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from rich.table import Table
 
 from bench.atomic import atomic_write_text
 from bench.progress import console
-from suites.base import SUITES
+from suites.base import SUITES, Suite
 
 
 @dataclass
@@ -25,6 +25,8 @@ class ComparisonTable:
     suite: str
     frame: pd.DataFrame  # index = row labels, columns = task labels (+ average)
     notes: list[str]
+    lower_is_better: frozenset[str] = frozenset()  # columns where the smallest value is best
+    row_methods: dict[str, tuple[str, str]] = field(default_factory=dict)  # row -> (name, label)
 
     @property
     def stem(self) -> str:
@@ -39,51 +41,113 @@ def model_slug(record: dict[str, Any]) -> str:
     return Path(model.get("run_model") or model["name"]).name.replace("/", "__")
 
 
-def row_label(record: dict[str, Any]) -> str:
+def row_label(record: dict[str, Any], suite: Suite | None = None) -> str:
     label = record["method"]["label"]
+    if suite is not None and suite.limit_per_task:
+        return label  # the limit is shown in the column instead
     return f"{label} (first {record['limit']})" if record.get("limit") else label
 
 
-def _column_label(task: str) -> str:
-    from suites.sts import COLUMN_LABELS
-
-    return COLUMN_LABELS.get(task, task)
+def column_label(record: dict[str, Any], suite: Suite | None) -> str:
+    if suite is None:
+        return record["task"]
+    label = suite.column_label(record["task"])
+    if suite.limit_per_task:
+        return f"{label} ({record['limit']})" if record.get("limit") else f"{label} (all)"
+    return label
 
 
 def build_tables(
     records: Iterable[dict[str, Any]], method_order: Sequence[str] | None = None
 ) -> list[ComparisonTable]:
-    """One table per (model, suite) found in ``records``."""
+    """One table per (model, suite) found in ``records``, plus an STS + gen table per model with both."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault((model_slug(record), record["suite"]), []).append(record)
-    tables = []
-    for (model, suite_name), rows in sorted(groups.items()):
-        suite = SUITES.get(suite_name) if suite_name in SUITES else None
-        tasks = suite.task_names() if suite else sorted({r["task"] for r in rows})
-        cells: dict[str, dict[str, float]] = {}
-        order_key: dict[str, tuple[int, str]] = {}
-        for record in rows:
-            label = row_label(record)
-            cells.setdefault(label, {})[_column_label(record["task"])] = record["main_score"]
-            name = record["method"]["name"]
-            rank = list(method_order).index(name) if method_order and name in method_order else 10**6
-            order_key[label] = (rank, label)
-        columns = [_column_label(t) for t in tasks if any(_column_label(t) in c for c in cells.values())]
-        frame = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=columns)
-        frame = frame.loc[sorted(frame.index, key=lambda label: order_key[label])]
-        average = suite.average_label() if suite else None
-        notes = [f"{suite_name} on {model}: main metric x 100"]
-        if average and len(columns) > 1:
-            complete = frame.notna().all(axis=1)
-            frame[average] = frame.mean(axis=1).where(complete)
-            if not complete.all():
-                notes.append(f"{average} is left empty for rows missing a task")
-        if any(r.get("limit") for r in rows):
-            notes.append("'(first N)': only the first N examples of each task were scored")
+    tables = [
+        _suite_table(model, suite_name, rows, method_order)
+        for (model, suite_name), rows in sorted(groups.items())
+    ]
+    return tables + combined_tables(tables)
+
+
+def _suite_table(
+    model: str, suite_name: str, rows: list[dict[str, Any]], method_order: Sequence[str] | None
+) -> ComparisonTable:
+    suite = SUITES.get(suite_name) if suite_name in SUITES else None
+    order = list(method_order or [])
+    cells: dict[str, dict[str, float]] = {}
+    order_key: dict[str, tuple[int, str]] = {}
+    row_methods: dict[str, tuple[str, str]] = {}
+    task_of: dict[str, str] = {}
+    for record in rows:
+        label = row_label(record, suite)
+        column = column_label(record, suite)
+        task_of[column] = record["task"]
+        cells.setdefault(label, {})[column] = record["main_score"]
+        name = record["method"]["name"]
+        order_key[label] = (order.index(name) if name in order else 10**6, label)
+        row_methods[label] = (name, record["method"]["label"])
+    task_rank = {t: i for i, t in enumerate(suite.task_names())} if suite else {}
+    columns = sorted(task_of, key=lambda c: (task_rank.get(task_of[c], 10**6), task_of[c], c))
+    frame = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=columns)
+    frame = frame.loc[sorted(frame.index, key=lambda label: order_key[label])]
+    lower = frozenset(c for c in columns if suite and not suite.higher_is_better(task_of[c]))
+    notes = [f"{suite_name} on {model}: main metric x 100"]
+    average = suite.average_label() if suite else None
+    averaged = [c for c in columns if c not in lower]
+    if average and len(averaged) > 1:
+        complete = frame[averaged].notna().all(axis=1)
+        frame[average] = frame[averaged].mean(axis=1).where(complete)
+        if lower:
+            notes.append(f"{average} leaves out {', '.join(sorted(lower))} (lower is better)")
+        if not complete.all():
+            notes.append(f"{average} is left empty for rows missing a task")
+        if suite is not None and suite.scores_causal_lm and "base" in frame.index:
+            frame[DELTA] = frame[average] - frame.loc["base", average]
+            notes.append(f"{DELTA}: {average} minus the base model's (training-free methods leave the base)")
+    if suite is not None and suite.limit_per_task:
+        notes.append("'(N)' in a column: only the first N examples of that task were scored")
+    elif any(r.get("limit") for r in rows):
+        notes.append("'(first N)': only the first N examples of each task were scored")
+    frame.index.name = "method"
+    return ComparisonTable(model, suite_name, frame, notes, lower, row_methods)
+
+
+DELTA = "Δ vs base"
+STS_AVG, GEN_AVG = "STS avg", "Gen avg"
+
+
+def combined_tables(tables: list[ComparisonTable]) -> list[ComparisonTable]:
+    """Per model with both an ``sts`` and a ``gen`` table: STS average beside generation average.
+
+    A training-free method's generation scores are the base model's; a trained method's are its own.
+    """
+    from methods.base import METHODS
+
+    by_key = {(t.model, t.suite): t for t in tables}
+    out = []
+    for (model, suite), sts in by_key.items():
+        gen = by_key.get((model, "gen"))
+        if suite != "sts" or gen is None or "Avg" not in sts.frame or GEN_AVG not in gen.frame:
+            continue
+        rows = {}
+        for label, (name, method_label) in sts.row_methods.items():
+            cls = METHODS.get(name) if name in METHODS else None
+            gen_row = "base" if cls is not None and cls.uses_llm and not cls.trains else method_label
+            gen_avg = gen.frame[GEN_AVG].get(gen_row, float("nan"))
+            rows[label] = {STS_AVG: sts.frame.loc[label, "Avg"], GEN_AVG: gen_avg}
+        frame = pd.DataFrame.from_dict(rows, orient="index").reindex(sts.frame.index)
+        if "base" in gen.frame.index:
+            frame[DELTA] = frame[GEN_AVG] - gen.frame.loc["base", GEN_AVG]
         frame.index.name = "method"
-        tables.append(ComparisonTable(model, suite_name, frame, notes))
-    return tables
+        notes = [
+            f"STS and generation on {model}: STS Avg (Spearman x 100) and gen Avg (accuracy x 100)",
+            "training-free methods leave the model unchanged: their generation scores are the base model's",
+            *[n for n in sts.notes[1:] + gen.notes[1:] if "Δ" not in n],
+        ]
+        out.append(ComparisonTable(model, "sts+gen", frame, notes))
+    return out
 
 
 def to_latex(table: ComparisonTable) -> str:
@@ -91,7 +155,11 @@ def to_latex(table: ComparisonTable) -> str:
     styler = frame.style.format("{:.2f}", na_rep="--").format_index(escape="latex", axis=0)
     styler = styler.format_index(escape="latex", axis=1)
     if len(frame) > 1:
-        styler = styler.highlight_max(axis=0, props="textbf:--rwrap;")
+        higher = [c for c in frame.columns if c not in table.lower_is_better]
+        lower = [c for c in frame.columns if c in table.lower_is_better]
+        styler = styler.highlight_max(axis=0, subset=higher, props="textbf:--rwrap;")
+        if lower:
+            styler = styler.highlight_min(axis=0, subset=lower, props="textbf:--rwrap;")
     caption = "; ".join(table.notes).replace("_", r"\_")
     return styler.to_latex(hrules=True, caption=caption, column_format="l" + "r" * len(frame.columns))
 
@@ -107,6 +175,13 @@ def write_table(table: ComparisonTable, folder: Path) -> list[Path]:
     atomic_write_text(paths[0], table.frame.round(4).to_csv())
     atomic_write_text(paths[1], to_latex(table))
     atomic_write_text(paths[2], to_markdown(table))
+    if table.suite == "sts+gen":
+        from bench.plots import plot_tradeoff
+
+        title = f"{table.model}: embedding quality vs generation (one point per method)"
+        paths.append(
+            plot_tradeoff(table.frame, STS_AVG, GEN_AVG, title, folder / f"{table.stem}-tradeoff.png")
+        )
     return paths
 
 
@@ -115,7 +190,10 @@ def print_table(table: ComparisonTable) -> None:
     view.add_column("method", style="bold")
     for column in table.frame.columns:
         view.add_column(str(column), justify="right")
-    best = table.frame.max(axis=0)
+    best = {
+        c: (table.frame[c].min() if c in table.lower_is_better else table.frame[c].max())
+        for c in table.frame.columns
+    }
     for label, row in table.frame.iterrows():
         cells = []
         for column, value in row.items():

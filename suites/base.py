@@ -33,6 +33,7 @@ class TaskOutcome:
     n_examples: int
     split: str
     stats: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # suite-specific provenance, stored as is
 
     @property
     def main_score(self) -> float:
@@ -44,6 +45,8 @@ class Suite(ABC):
 
     name: str
     description: str
+    scores_causal_lm: bool = False  # True: scores the method's causal LM, not its embeddings
+    limit_per_task: bool = False  # True: default limits differ by task (shown per column in tables)
 
     @abstractmethod
     def task_names(self) -> list[str]:
@@ -60,6 +63,17 @@ class Suite(ABC):
     def average_label(self) -> str | None:
         """Column name of the suite average in tables (None: no average)."""
         return "Avg"
+
+    def default_limit(self, task: str, device: str) -> int | None:
+        """Examples scored when the user gives no --limit (None: all)."""
+        return None
+
+    def column_label(self, task: str) -> str:
+        return task
+
+    def higher_is_better(self, task: str) -> bool:
+        """False for metrics such as perplexity (kept out of the average)."""
+        return True
 
 
 SUITES: Registry[Suite] = Registry("suite", entry_point_group="sempa_bench.suites")

@@ -161,6 +161,9 @@ class STSSuite(Suite):
     def data_files(self, task: str, data_dir: Path) -> list[Path]:
         return self.spec(task).read(data_dir).files
 
+    def column_label(self, task: str) -> str:
+        return COLUMN_LABELS.get(task, task)
+
     def evaluate(self, evaluand: Evaluand, task: str, data_dir: Path, limit: int | None) -> TaskOutcome:
         spec = self.spec(task)
         pairs = self.load(task, data_dir, limit)

@@ -127,7 +127,7 @@ def test_bad_settings(tiny_model_dir, tiny_data, tmp_path):
     ]
     assert_one_line_error(bench("run", *common, "--set", "mean.lyer=2"), "no field 'lyer'")
     assert_one_line_error(bench("run", *common, "--set", "layer"), "--set expects")
-    assert_one_line_error(bench("run", *common, "--limit", "0"), "--limit must be")
+    assert_one_line_error(bench("run", *common, "--limit", "-1"), "--limit must be")
     assert_one_line_error(bench("run", *common, "--train-samples", "100"), "trained methods only")
     sempa = [*common[:1], "sempa", *common[2:]]
     assert_one_line_error(bench("run", *sempa, "--set", "sempa.paraphrase_prompt=P9"), "not one of P1")

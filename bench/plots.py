@@ -1,0 +1,31 @@
+"""Figures from comparison tables (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.atomic import atomic_write
+
+
+def plot_tradeoff(frame: pd.DataFrame, x: str, y: str, title: str, path: Path) -> Path:
+    """Scatter of ``x`` against ``y``, one labelled point per row (rows missing either are left out)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = frame[[x, y]].dropna()
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    ax.scatter(points[x], points[y], color="tab:blue")
+    for label, row in points.iterrows():
+        ax.annotate(str(label), (row[x], row[y]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=150))
+    plt.close(fig)
+    return path
