@@ -9,6 +9,13 @@ import pandas as pd
 from bench.atomic import atomic_write
 
 
+def short_labels(labels: list[str]) -> list[str]:
+    """Method names without their settings (``sempa[beta=0.2] (first 400)`` -> ``sempa``) where that
+    keeps the labels distinct; the full labels otherwise."""
+    short = [label.split("[")[0].split(" (")[0] for label in labels]
+    return short if len(set(short)) == len(short) else labels
+
+
 def plot_tradeoff(frame: pd.DataFrame, x: str, y: str, title: str, path: Path) -> Path:
     """Scatter of ``x`` against ``y``, one labelled point per row (rows missing either are left out)."""
     import matplotlib
@@ -17,6 +24,7 @@ def plot_tradeoff(frame: pd.DataFrame, x: str, y: str, title: str, path: Path) -
     import matplotlib.pyplot as plt
 
     points = frame[[x, y]].dropna()
+    points.index = short_labels([str(label) for label in points.index])
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     ax.scatter(points[x], points[y], color="tab:blue")
     for label, row in points.iterrows():

@@ -108,10 +108,9 @@ def render_task(task: GenTask, data_dir: Path, root: Path | None = None) -> Path
     stock = stock_tasks_dir() / task.stock
     documents: dict[str, str] = {}
     if stock.is_dir():  # a group: one local YAML per subtask, the group files copied verbatim
-        for path in sorted(stock.glob("*.yaml")) + sorted(stock.glob("_*yaml")):
-            if path.name.startswith("_"):
-                if path.suffix == ".yaml":
-                    documents[path.name] = path.read_text(encoding="utf-8")
+        for path in sorted(stock.glob("*.yaml")):
+            if path.name.startswith("_"):  # group definitions (no data): copied as they are
+                documents[path.name] = path.read_text(encoding="utf-8")
                 continue
             subject = yaml.safe_load(path.read_text(encoding="utf-8"))["dataset_name"]
             subject_files = {s.split("/")[1]: p for s, p in files.items() if s.split("/")[0] == subject}

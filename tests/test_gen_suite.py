@@ -192,7 +192,7 @@ def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
 ):
     from bench.runner import RunRequest, run
     from bench.store import ResultStore
-    from bench.tables import build_tables
+    from bench.tables import build_tables, write_table
 
     request = RunRequest(
         methods=["prompteol", "mean", "sbert"],
@@ -227,6 +227,8 @@ def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
     assert combined.loc["prompteol", "Gen avg"] == gen.loc["base", "Gen avg"]
     assert combined.loc["prompteol", "STS avg"] == 70.0
     assert combined.loc["sbert", "Gen avg"] != combined.loc["sbert", "Gen avg"]  # NaN: no causal LM
+    paths = write_table(tables["sts+gen"], tmp_path / "tables")
+    assert paths[-1].name.endswith("-sts+gen-tradeoff.png") and paths[-1].read_bytes()[:4] == b"\x89PNG"
 
 
 def test_default_limits_apply_on_cpu_only_and_zero_means_all():
