@@ -229,21 +229,21 @@ def winogrande(folder: Path) -> Docs:
     return {"validation": rows}
 
 
-def lambada(folder: Path) -> Docs:
-    path = folder / "lambada_test.jsonl"
+def _checked_jsonl(path: Path, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A JSON Lines file already in the stock fields, each record checked to have ``fields``."""
     rows = _jsonl(path)
     for i, row in enumerate(rows):
-        _field(row, "text", path, i)
-    return {"test": rows}
+        for name in fields:
+            _field(row, name, path, i)
+    return rows
+
+
+def lambada(folder: Path) -> Docs:
+    return {"test": _checked_jsonl(folder / "lambada_test.jsonl", ("text",))}
 
 
 def gsm8k(folder: Path) -> Docs:
-    path = folder / "test.jsonl"
-    rows = _jsonl(path)
-    for i, row in enumerate(rows):
-        _field(row, "question", path, i)
-        _field(row, "answer", path, i)
-    return {"test": rows}
+    return {"test": _checked_jsonl(folder / "test.jsonl", ("question", "answer"))}
 
 
 @dataclass(frozen=True)
