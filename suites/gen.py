@@ -7,7 +7,8 @@ split some tasks name but only use for few-shot examples when ``num_fewshot > 0`
 ``TaskManager(include_path=..., include_defaults=False)``, so lm-eval never indexes its 14,000 YAMLs.
 
 The model scored is the causal LM the method leaves behind: the base model for training-free methods
-(one result, shared by all of them, stored as method ``base``) and the adapted model for trained ones.
+(one result, shared by all of them, stored as method ``base``) and the adapted model for trained ones,
+with the LoRA adapter merged into a copy of the weights for speed (the method's own model is untouched).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from bench.adapters import is_peft_model, merged_for_inference
 from bench.errors import BenchError
 from bench.settings import cache_dir
 from suites import gen_data
@@ -208,7 +210,6 @@ class GenSuite(Suite):
         return "Gen avg"
 
     def evaluate(self, evaluand: Evaluand, task: str, data_dir: Path, limit: int | None) -> TaskOutcome:
-        from lm_eval import simple_evaluate
         from lm_eval.models.huggingface import HFLM
 
         spec = self.spec(task)
@@ -218,21 +219,15 @@ class GenSuite(Suite):
         context = evaluand.method.context
         folder = render_task(spec, data_dir)
         logging.getLogger("lm_eval").setLevel(logging.WARNING)
-        lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=context.batch_size)
         start = time.perf_counter()
-        results = simple_evaluate(
-            model=lm,
-            tasks=[spec.name],
-            task_manager=task_manager(folder),
-            limit=limit,
-            num_fewshot=spec.num_fewshot,
-            bootstrap_iters=1000,
-            log_samples=False,
-            random_seed=context.seed,
-            numpy_random_seed=context.seed,
-            torch_random_seed=context.seed,
-            fewshot_random_seed=context.seed,
-        )
+        with merged_for_inference(loaded.model) as model:
+            results = self._simple_evaluate(
+                HFLM(pretrained=model, tokenizer=loaded.tokenizer, batch_size=context.batch_size),
+                spec,
+                folder,
+                limit,
+                context.seed,
+            )
         if results is None:
             raise BenchError(f"lm-eval returned no results for {task}")
         parsed = parse_results(spec, results)
@@ -253,8 +248,27 @@ class GenSuite(Suite):
                     "local_tasks": str(folder),
                     "difference": gen_data.DIFFERENCES.get(spec.name),
                 },
+                "adapter_merged": is_peft_model(loaded.model),
                 "higher_is_better": spec.higher_is_better,
             },
+        )
+
+    @staticmethod
+    def _simple_evaluate(lm: Any, spec: GenTask, folder: Path, limit: int | None, seed: int) -> dict | None:
+        from lm_eval import simple_evaluate
+
+        return simple_evaluate(
+            model=lm,
+            tasks=[spec.name],
+            task_manager=task_manager(folder),
+            limit=limit,
+            num_fewshot=spec.num_fewshot,
+            bootstrap_iters=1000,
+            log_samples=False,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
         )
 
 

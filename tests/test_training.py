@@ -262,3 +262,31 @@ def test_shared_prompt_path_matches_full_sequences_in_value_and_gradient(fresh_m
     torch.testing.assert_close(grads[3], grads[1], atol=1e-4, rtol=1e-4)
     for full, shared in zip(grads[0], grads[2], strict=True):
         torch.testing.assert_close(shared, full, atol=1e-4, rtol=1e-3)
+
+
+def test_merged_for_inference_matches_the_adapter_and_leaves_the_model_untouched(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from bench.adapters import is_peft_model, merged_for_inference
+    from bench.trainer import LoraSettings, attach_lora
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model = attach_lora(base, LoraSettings(4, 8, 0.0, "all-linear"), 0)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:  # peft initialises B to 0: make the adapter change the output
+                param.normal_(0, 0.5)
+    model.eval()
+    ids = torch.tensor([[1, 5, 9, 17, 33, 2]])
+    with torch.no_grad():
+        before = model(ids).logits
+        with merged_for_inference(model) as merged:
+            assert not is_peft_model(merged)
+            merged_logits = merged(ids).logits
+        after = model(ids).logits
+    assert is_peft_model(model)
+    assert torch.allclose(merged_logits, before, atol=1e-4)
+    assert torch.equal(after, before)
+    with torch.no_grad(), model.disable_adapter():
+        assert not torch.allclose(model(ids).logits, before, atol=1e-3)  # the adapter really mattered
