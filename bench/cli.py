@@ -31,6 +31,25 @@ def _overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, dict[s
     return out
 
 
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``ablate``: model, data, output, seed, device."""
+    parser.add_argument(
+        "--model", default=None, help="alias (smollm2-135m, gemma3-270m), .gguf file, model dir or hub id"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
+    )
+    parser.add_argument("--data-dir", default=None, help="benchmark data root (default: $BENCH_DATA_DIR)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument(
+        "--dtype", default=None, help="float32, bfloat16, float16 (default: fp32 on CPU, bf16 on CUDA)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="encoding batch size (scores do not depend on it)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench", description="Sentence embeddings from generative LLMs: benchmarks and ablations."
@@ -44,9 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods", type=_csv, required=True, help="comma-separated method names (see `bench ls`)"
     )
     run.add_argument("--suite", type=_csv, default=["sts"], help="comma-separated suites (default: sts)")
-    run.add_argument(
-        "--model", default=None, help="alias (smollm2-135m, gemma3-270m), .gguf file, model dir or hub id"
-    )
     run.add_argument("--tasks", type=_csv, default=None, help="only these tasks of the suites")
     run.add_argument(
         "--limit",
@@ -54,11 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="score only the first N examples per task; 0: all (default: all; gen: per-task CPU limits)",
     )
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument(
-        "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
-    )
-    run.add_argument("--data-dir", default=None, help="benchmark data root (default: $BENCH_DATA_DIR)")
     run.add_argument("--overwrite", action="store_true", help="recompute results that are already stored")
     run.add_argument(
         "--retrain", action="store_true", help="train adapters again even when the cache has them"
@@ -66,13 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--train-samples", type=int, default=None, help="cap on training examples for trained methods"
     )
-    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    run.add_argument(
-        "--dtype", default=None, help="float32, bfloat16, float16 (default: fp32 on CPU, bf16 on CUDA)"
-    )
-    run.add_argument(
-        "--batch-size", type=int, default=16, help="encoding batch size (scores do not depend on it)"
-    )
+    _add_common(run)
     run.add_argument(
         "--set",
         dest="settings",
@@ -81,6 +86,55 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[METHOD.]FIELD=VALUE",
         help="change a method config field, e.g. --set prompteol.layer=-2 (repeatable)",
     )
+
+    ablate = sub.add_parser(
+        "ablate", help="Optuna study over a method's config fields, scored on STS-B dev (never a test split)"
+    )
+    ablate.add_argument("--method", required=True, help="the method whose config is searched")
+    ablate.add_argument("--study", required=True, help="study name (resumes when it exists)")
+    ablate.add_argument("--trials", type=int, default=None, help="total trials (grid: default its size)")
+    ablate.add_argument("--space", type=Path, default=None, help="YAML search space: FIELD: SPEC")
+    ablate.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="FIELD=SPEC",
+        help="searched field: log:LOW:HIGH, float:LOW:HIGH, int:LOW:HIGH[:STEP] or choice:A,B,C (repeatable)",
+    )
+    ablate.add_argument("--sampler", default="tpe", help="tpe (default), random, or grid (one-factor)")
+    ablate.add_argument("--pruner", default="median", help="median (default) or none")
+    ablate.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage: an RDB URL (sqlite:///..., postgresql://...) or journal:PATH "
+        "(default: results/ablations/STUDY.db; with --workers > 1 a journal file)",
+    )
+    ablate.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    ablate.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="fixed config field for every trial (repeatable)",
+    )
+    ablate.add_argument("--train-samples", type=int, default=None, help="trained methods: cap on examples")
+    ablate.add_argument(
+        "--dev-pairs", type=int, default=None, help="STS-B dev pairs the objective uses (default: all 1,500)"
+    )
+    ablate.add_argument(
+        "--evaluate",
+        type=_csv,
+        default=["sts"],
+        help="suites the best and the default configuration are scored on after the study "
+        "(default: sts; 'none' to skip)",
+    )
+    ablate.add_argument("--eval-limit", type=int, default=None, help="--limit for that evaluation")
+    ablate.add_argument("--heartbeat", type=int, default=60, help="RDB heartbeat interval in seconds")
+    ablate.add_argument("--worker-only", action="store_true", help=argparse.SUPPRESS)
+    _add_common(ablate)
+    ablate.set_defaults(batch_size=16)
 
     table = sub.add_parser("table", help="rebuild comparison tables from stored results (no computation)")
     table.add_argument(
@@ -175,6 +229,67 @@ def cmd_run(args: argparse.Namespace) -> None:
     _refresh_table_files(args.out, records)
 
 
+def cmd_ablate(args: argparse.Namespace) -> None:
+    from bench.ablate import run_ablation
+    from bench.ablation import AblationRequest
+    from bench.models import DEFAULT_MODEL
+    from bench.settings import data_dir
+    from bench.space import load_space_file, parse_params
+    from methods.base import METHODS
+
+    cls = METHODS.get(args.method)
+    if args.space and args.params:
+        raise BenchError("give the search space either as --space FILE or as --param, not both")
+    space = load_space_file(args.space, cls.Config) if args.space else parse_params(args.params, cls.Config)
+    fixed = _overrides(args.settings, [args.method]).get(args.method, {})
+    dev_pairs = None
+    for flag, value in (("--train-samples", args.train_samples), ("--dev-pairs", args.dev_pairs)):
+        if value is not None and value < 1:
+            raise BenchError(f"{flag} must be positive, got {value}")
+    if args.train_samples is not None:
+        if not cls.trains:
+            raise BenchError(f"--train-samples applies to trained methods; {args.method} is training-free")
+        fixed.setdefault("train_samples", args.train_samples)
+    if args.dev_pairs is not None:
+        if cls.trains:
+            fixed.setdefault("dev_pairs", args.dev_pairs)  # the trainer's checkpoint selection = objective
+        else:
+            dev_pairs = args.dev_pairs
+    evaluate = [] if args.evaluate == ["none"] else args.evaluate
+    from bench.runner import SUITES
+
+    for suite in evaluate:
+        SUITES.get(suite)
+    request = AblationRequest(
+        method=args.method,
+        study=args.study,
+        space=space,
+        model=args.model or DEFAULT_MODEL,
+        data_dir=data_dir(args.data_dir),
+        out=args.out,
+        trials=args.trials,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        storage=args.storage,
+        workers=args.workers,
+        seed=args.seed,
+        fixed=fixed,
+        dev_pairs=dev_pairs,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        heartbeat=args.heartbeat,
+    )
+    outcome = run_ablation(request, args.argv, args.worker_only, evaluate, args.eval_limit)
+    if outcome and outcome.get("keys"):
+        from bench.store import ResultStore
+
+        store = ResultStore(args.out)
+        records = [store.read(k) for k in outcome["keys"]]
+        _emit_tables(args.out, records, write=False)
+        _refresh_table_files(args.out, records)
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     from bench.store import ResultStore
 
@@ -195,14 +310,16 @@ def cmd_table(args: argparse.Namespace) -> None:
     _emit_tables(args.out, records, args.methods)
 
 
-COMMANDS = {"ls": cmd_ls, "run": cmd_run, "table": cmd_table}
+COMMANDS = {"ls": cmd_ls, "run": cmd_run, "ablate": cmd_ablate, "table": cmd_table}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the hub is opt-in: set HF_HUB_OFFLINE=0 to use it
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # `bench ablate --workers K` starts K - 1 more workers with the same arguments
     try:
         COMMANDS[args.command](args)
     except BenchError as exc:

@@ -40,6 +40,7 @@ class RunRequest:
     show_progress: bool = True
     retrain: bool = False  # retrain adapters (and recompute results) of trained methods
     train_samples: int | None = None  # cap on training examples, for every trained method in the run
+    labels: dict[str, str] = field(default_factory=dict)  # method -> row label (e.g. "sempa[best]")
 
 
 def _now() -> str:
@@ -120,11 +121,12 @@ def scored_model(method: Method, suite: Suite) -> ScoredModel | None:
     return ScoredModel(method.name, method.config_hash, method.label())
 
 
-def run(request: RunRequest) -> list[ResultKey]:
-    """Execute the request; returns the keys of all results it covers (computed or reused)."""
+def run(request: RunRequest, provider: ModelProvider | None = None) -> list[ResultKey]:
+    """Execute the request; returns the keys of all results it covers (computed or reused).
+    ``provider``: an already loaded model of ``request.model`` to reuse (e.g. across ablation trials)."""
     method_classes, suite_objects = validate(request)
-    spec = resolve_model(request.model)
-    provider = ModelProvider(spec, request.device, request.dtype)
+    spec = provider.spec if provider is not None else resolve_model(request.model)
+    provider = provider or ModelProvider(spec, request.device, request.dtype)
     store = ResultStore(request.out)
     store.remove_stale_temp_files()
     context = RunContext(
@@ -160,11 +162,14 @@ def run(request: RunRequest) -> list[ResultKey]:
                     limit = effective_limit(suite, task, request.limit, device)
                     key = ResultKey(spec.slug(), scored.name, scored.config_hash, task, limit)
                     keys.append(key)
-                    shown = escape(method.label() + (" (= base)" if scored.shared else ""))
+                    label = request.labels.get(cls.name, method.label())
+                    shown = escape(label + (" (= base)" if scored.shared else ""))
                     if key in computed or (store.exists(key) and not overwrite):
                         console.print(
                             f"[dim]{shown} / {task}: stored result reused ({store.path(key)})[/dim]"
                         )
+                        if not scored.shared and cls.name in request.labels:
+                            _relabel(store, key, request.labels[cls.name])
                         continue
                     if not prepared:
                         method.prepare()
@@ -179,6 +184,14 @@ def run(request: RunRequest) -> list[ResultKey]:
         finally:
             method.release()
     return keys
+
+
+def _relabel(store: ResultStore, key: ResultKey, label: str) -> None:
+    """Give a reused result the row label this run asked for (e.g. ``sempa[best]``)."""
+    record = store.read(key)
+    if record["method"].get("label") != label:
+        record["method"]["label"] = label
+        store.write(key, {k: v for k, v in record.items() if k != "schema"})
 
 
 def _evaluate(
@@ -218,7 +231,7 @@ def _evaluate(
     else:
         method_info = {
             "name": method.name,
-            "label": method.label(),
+            "label": request.labels.get(method.name, method.label()),
             "config": method.config.to_dict(),
             "config_hash": method.config_hash,
             **({"training": training} if training else {}),

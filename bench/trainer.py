@@ -106,6 +106,7 @@ class Trainer:
         out_dir: Path,
         score_dev: Callable[[], float] | None = None,
         show_progress: bool = True,
+        on_dev_score: Callable[[int, float], None] | None = None,
     ) -> None:
         self.model = model
         self.objective = objective
@@ -113,6 +114,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.score_dev = score_dev
         self.show_progress = show_progress
+        self.on_dev_score = on_dev_score
 
     def total_steps(self, n_examples: int) -> int:
         per_step = self.settings.micro_batch * self.settings.grad_accum
@@ -170,6 +172,9 @@ class Trainer:
                     if best is None or dev > best[0]:
                         best = (dev, number)
                         save_adapter(self.model, self.out_dir / ADAPTER_DIR)
+                    log.flush()
+                    if self.on_dev_score is not None:
+                        self.on_dev_score(number, dev)
                 log.flush()
         load_adapter_weights(self.model, self.out_dir / ADAPTER_DIR)
         after = self.objective.evaluate(self.model, heldout) if heldout else {}

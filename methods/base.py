@@ -26,6 +26,9 @@ class RunContext:
     batch_size: int = 16
     show_progress: bool = True
     retrain: bool = False  # trained methods: ignore a cached adapter
+    # trained methods: called with (optimizer step, STS-B dev score) after each dev evaluation during
+    # training; may raise to stop training (an Optuna pruner does)
+    on_dev_score: Callable[[int, float], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -165,10 +165,12 @@ class TrainedMethod(PromptMethod):
             staging,
             self.dev_scorer(),
             self.context.show_progress,
+            self.context.on_dev_score,
         )
         try:
             result = trainer.train(data.train, data.heldout)
         except BaseException:
+            model.unload()  # leave the shared base model as it was (the next trial or method uses it)
             self._model = None
             raise
         summary = result.to_dict() | {

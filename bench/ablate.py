@@ -1,0 +1,107 @@
+"""The ``bench ablate`` flow: open (or resume) the study, run trials in this process and any extra
+workers, write the report, then score the best configuration (and the default) once on the test suites."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.markup import escape
+
+from bench.ablation import (
+    AblationRequest,
+    describe_trial,
+    enqueue_defaults,
+    open_storage,
+    open_study,
+    resolve_storage,
+    spawn_workers,
+    target_trials,
+    validate,
+    wait_workers,
+    work,
+)
+from bench.ablation_report import best_config, write_report
+from bench.config import build_config
+from bench.progress import console
+from bench.runner import ModelProvider, RunRequest
+from bench.runner import run as run_suites
+
+
+def run_ablation(
+    request: AblationRequest,
+    argv: Sequence[str],
+    worker_only: bool = False,
+    evaluate: Sequence[str] = ("sts",),
+    eval_limit: int | None = None,
+) -> dict[str, Any] | None:
+    """Run the study to ``request.trials`` trials; unless ``worker_only``, report and evaluate."""
+    from bench.models import resolve_model
+
+    cls = validate(request)
+    storage_spec = resolve_storage(request)
+    storage = open_storage(storage_spec, request.heartbeat, request.max_retry)
+    study = open_study(request, storage, create=not worker_only)
+    n_trials = target_trials(request)
+    if not worker_only:
+        enqueue_defaults(study, request, cls.Config)
+        console.print(f"study {request.study!r} ({request.sampler}, {n_trials} trials) in {storage_spec}")
+    provider = ModelProvider(resolve_model(request.model), request.device, request.dtype)
+    from bench.trial import TrialObjective
+
+    objective = TrialObjective(request, cls, provider)
+    extra = [] if worker_only else spawn_workers(list(argv), storage_spec, request.workers - 1)
+
+    def announce(study: Any, trial: Any) -> None:
+        best = study.best_trial if any(t.value is not None for t in study.trials) else None
+        tail = f"; best so far trial {best.number}: {best.value:.2f}" if best else ""
+        console.print(f"[bold]{escape(describe_trial(trial))}[/bold]{tail}")
+
+    try:
+        work(study, storage, objective, n_trials, request.max_retry, callbacks=[announce])
+    except BaseException:
+        for process in extra:
+            process.terminate()
+        raise
+    wait_workers(extra)
+    if worker_only:
+        return None
+    paths = write_report(study, request, cls.Config)
+    console.print("[dim]written: " + ", ".join(str(p) for p in paths) + "[/dim]")
+    if not any(t.value is not None for t in study.trials):
+        return {"best": None, "paths": paths}
+    best = best_config(study, request, cls.Config)
+    console.print(f"best: trial {best['trial']} {best['params']} -> {best['value']:.2f} STS-B dev")
+    keys = []
+    if evaluate:
+        default = build_config(cls.Config, request.fixed).to_dict()
+        keys = _evaluate_on_test(request, best, default, provider, evaluate, eval_limit)
+    return {"best": best, "paths": paths, "keys": keys}
+
+
+def _evaluate_on_test(
+    request: AblationRequest,
+    best: dict[str, Any],
+    default_config: dict[str, Any],
+    provider: ModelProvider,
+    suites: Sequence[str],
+    limit: int | None,
+) -> list:
+    """The best configuration and the default (same fixed settings), each scored once on ``suites``."""
+    runs = [(best["overrides"], "best")]
+    if best["config"] != default_config:
+        runs.append((dict(request.fixed), "default"))
+    keys = []
+    for overrides, tag in runs:
+        console.rule(f"{request.method}[{tag}] on {', '.join(suites)} (test splits, scored once)")
+        keys += run_suites(
+            RunRequest(
+                methods=[request.method], suites=list(suites), model=request.model,
+                data_dir=request.data_dir, out=request.out, limit=limit, seed=request.seed,
+                device=request.device, dtype=request.dtype, batch_size=request.batch_size,
+                overrides={request.method: overrides}, show_progress=request.show_progress,
+                labels={request.method: f"{request.method}[{tag}]"},
+            ),
+            provider,
+        )  # fmt: skip
+    return keys
