@@ -7,6 +7,7 @@ its result is complete, so an interrupted run leaves nothing partial and the nex
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +39,18 @@ class ResultStore:
         self.root = Path(root)
         self.runs = self.root / "runs"
 
-    def remove_stale_temp_files(self) -> int:
-        """Delete temp files left by a run that was killed mid-write; returns how many."""
-        stale = list(self.runs.glob("*/*/.*.tmp")) if self.runs.is_dir() else []
-        for path in stale:
-            path.unlink(missing_ok=True)
+    def remove_stale_temp_files(self, min_age_s: float = 300.0) -> int:
+        """Delete temp files left by a run that was killed mid-write; returns how many. Only files older
+        than ``min_age_s`` go: another process (an ablation worker) may be writing a fresh one now."""
+        now = time.time()
+        stale = []
+        for path in self.runs.glob("*/*/.*.tmp") if self.runs.is_dir() else []:
+            try:
+                if now - path.stat().st_mtime >= min_age_s:
+                    path.unlink()
+                    stale.append(path)
+            except FileNotFoundError:  # renamed into place meanwhile
+                continue
         return len(stale)
 
     def path(self, key: ResultKey) -> Path:

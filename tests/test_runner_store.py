@@ -123,3 +123,21 @@ def test_table_average_bold_best_and_order():
 def test_table_escapes_latex_in_labels():
     (table,) = build_tables([_record("x", "STS12", 1.0), _record("prompteol[template=a_b%]", "STS12", 2.0)])
     assert r"a\_b\%" in to_latex(table)
+
+
+def test_only_old_temp_files_count_as_stale(tmp_path):
+    """A fresh temp file may belong to a concurrent writer (an ablation worker): it is kept."""
+    import os
+    import time
+
+    from bench.store import ResultStore
+
+    folder = tmp_path / "runs" / "m" / "prompteol-abc"
+    folder.mkdir(parents=True)
+    old, fresh = folder / ".STS12.json.1.tmp", folder / ".STS13.json.2.tmp"
+    old.write_text("{")
+    fresh.write_text("{")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    assert ResultStore(tmp_path).remove_stale_temp_files() == 1
+    assert not old.exists() and fresh.exists()
