@@ -7,6 +7,8 @@ its result is complete, so an interrupted run leaves nothing partial and the nex
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +19,20 @@ from bench.atomic import atomic_write_json
 from bench.errors import BenchError
 
 SCHEMA_VERSION = 1
+
+
+def _writer_alive(temp: Path) -> bool:
+    """Whether the process named in a temp file's name (``.NAME.<pid>-XXXX.tmp``) still exists."""
+    match = re.search(r"\.(\d+)-[^.]*\.tmp$", temp.name)
+    if not match:
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -40,18 +56,20 @@ class ResultStore:
         self.runs = self.root / "runs"
 
     def remove_stale_temp_files(self, min_age_s: float = 300.0) -> int:
-        """Delete temp files left by a run that was killed mid-write; returns how many. Only files older
-        than ``min_age_s`` go: another process (an ablation worker) may be writing a fresh one now."""
+        """Delete temp files left by a run killed mid-write; returns how many. A temp file whose writer
+        (pid in its name) still runs and that is younger than ``min_age_s`` is kept: a concurrent
+        process (an ablation worker) is writing it."""
         now = time.time()
-        stale = []
+        removed = 0
         for path in self.runs.glob("*/*/.*.tmp") if self.runs.is_dir() else []:
             try:
-                if now - path.stat().st_mtime >= min_age_s:
-                    path.unlink()
-                    stale.append(path)
+                if _writer_alive(path) and now - path.stat().st_mtime < min_age_s:
+                    continue
+                path.unlink()
+                removed += 1
             except FileNotFoundError:  # renamed into place meanwhile
                 continue
-        return len(stale)
+        return removed
 
     def path(self, key: ResultKey) -> Path:
         return self.runs / key.relative_path()

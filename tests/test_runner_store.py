@@ -125,19 +125,25 @@ def test_table_escapes_latex_in_labels():
     assert r"a\_b\%" in to_latex(table)
 
 
-def test_only_old_temp_files_count_as_stale(tmp_path):
-    """A fresh temp file may belong to a concurrent writer (an ablation worker): it is kept."""
+def test_temp_files_of_live_writers_are_kept(tmp_path):
+    """A fresh temp file of a running process may be a concurrent write (an ablation worker): kept;
+    one of a dead process, or an old one, is a leftover: removed."""
     import os
+    import subprocess
     import time
 
     from bench.store import ResultStore
 
+    dead = subprocess.Popen(["true"])
+    dead.wait()
     folder = tmp_path / "runs" / "m" / "prompteol-abc"
     folder.mkdir(parents=True)
-    old, fresh = folder / ".STS12.json.1.tmp", folder / ".STS13.json.2.tmp"
-    old.write_text("{")
-    fresh.write_text("{")
+    live = folder / f".STS12.json.{os.getpid()}-ab12.tmp"
+    old = folder / f".STS13.json.{os.getpid()}-cd34.tmp"
+    orphan = folder / f".STS14.json.{dead.pid}-ef56.tmp"
+    for path in (live, old, orphan):
+        path.write_text("{")
     hour_ago = time.time() - 3600
     os.utime(old, (hour_ago, hour_ago))
-    assert ResultStore(tmp_path).remove_stale_temp_files() == 1
-    assert not old.exists() and fresh.exists()
+    assert ResultStore(tmp_path).remove_stale_temp_files() == 2
+    assert live.exists() and not old.exists() and not orphan.exists()
