@@ -53,7 +53,7 @@ def run_ablation(
     extra = [] if worker_only else spawn_workers(list(argv), storage_spec, request.workers - 1)
 
     def announce(study: Any, trial: Any) -> None:
-        best = study.best_trial if any(t.value is not None for t in study.trials) else None
+        best = study.best_trial if any(t.state.name == "COMPLETE" for t in study.trials) else None
         tail = f"; best so far trial {best.number}: {best.value:.2f}" if best else ""
         console.print(f"[bold]{escape(describe_trial(trial))}[/bold]{tail}")
 
@@ -68,7 +68,7 @@ def run_ablation(
         return None
     paths = write_report(study, request, cls.Config)
     console.print("[dim]written: " + ", ".join(str(p) for p in paths) + "[/dim]")
-    if not any(t.value is not None for t in study.trials):
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
         return {"best": None, "paths": paths}
     best = best_config(study, request, cls.Config)
     console.print(f"best: trial {best['trial']} {best['params']} -> {best['value']:.2f} STS-B dev")

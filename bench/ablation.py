@@ -315,8 +315,14 @@ def wait_workers(processes: list[subprocess.Popen]) -> None:
 
 def describe_trial(trial: Any) -> str:
     params = ", ".join(f"{k}={v}" for k, v in trial.params.items())
-    value = f"{trial.value:.2f}" if trial.value is not None else trial.state.name.lower()
-    return f"trial {trial.number} ({params}): {value}"
+    if trial.state.name == "COMPLETE":
+        outcome = f"{trial.value:.2f}"
+    elif trial.state.name == "PRUNED" and trial.intermediate_values:
+        step = max(trial.intermediate_values)
+        outcome = f"pruned at step {step} (dev {trial.intermediate_values[step]:.2f})"
+    else:
+        outcome = trial.state.name.lower()
+    return f"trial {trial.number} ({params}): {outcome}"
 
 
 def worker_identity() -> dict[str, Any]:

@@ -103,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="searched field: log:LOW:HIGH, float:LOW:HIGH, int:LOW:HIGH[:STEP] or choice:A,B,C (repeatable)",
     )
     ablate.add_argument("--sampler", default="tpe", help="tpe (default), random, or grid (one-factor)")
-    ablate.add_argument("--pruner", default="median", help="median (default) or none")
+    ablate.add_argument(
+        "--pruner",
+        default=None,
+        help="median or none (default: median; with --sampler grid: none, every value is wanted in full)",
+    )
     ablate.add_argument(
         "--storage",
         default=None,
@@ -269,7 +273,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         out=args.out,
         trials=args.trials,
         sampler=args.sampler,
-        pruner=args.pruner,
+        pruner=args.pruner or ("none" if args.sampler == "grid" else "median"),
         storage=args.storage,
         workers=args.workers,
         seed=args.seed,

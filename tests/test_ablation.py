@@ -154,6 +154,20 @@ def test_pruning_reporter_stops_a_lagging_trial():
         pruning_reporter(study.ask())(1, 10.0)
 
 
+def test_pruned_trials_are_announced_as_pruned():
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from bench.ablation import describe_trial
+
+    dist = {"beta": optuna.distributions.FloatDistribution(0.01, 1.0)}
+    pruned = create_trial(state=TrialState.PRUNED, params={"beta": 0.1}, distributions=dist,
+                          intermediate_values={4: 81.3})  # fmt: skip
+    assert describe_trial(pruned) == "trial 0 (beta=0.1): pruned at step 4 (dev 81.30)"
+    done = create_trial(value=81.35, params={"beta": 0.1}, distributions=dist)
+    assert describe_trial(done).endswith(": 81.35")
+
+
 def test_trainer_hook_sees_every_dev_score_and_a_pruned_trial_leaves_the_model_clean(
     tiny_model_dir, tiny_nli_data, cache_env
 ):
