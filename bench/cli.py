@@ -310,7 +310,9 @@ def cmd_table(args: argparse.Namespace) -> None:
     if args.suite:
         records = [r for r in records if r["suite"] in args.suite]
     if args.methods:
-        records = [r for r in records if r["method"]["name"] in args.methods]
+        # `base` holds the generation scores every training-free method shares
+        keep = {*args.methods, "base"}
+        records = [r for r in records if r["method"]["name"] in keep]
     _emit_tables(args.out, records, args.methods)
 
 

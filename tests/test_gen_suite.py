@@ -229,6 +229,18 @@ def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
     assert combined.loc["sbert", "Gen avg"] != combined.loc["sbert", "Gen avg"]  # NaN: no causal LM
     paths = write_table(tables["sts+gen"], tmp_path / "tables")
     assert paths[-1].name.endswith("-sts+gen-tradeoff.png") and paths[-1].read_bytes()[:4] == b"\x89PNG"
+    # `bench table --methods prompteol` keeps the shared base-model gen results for prompteol's row
+    import pandas as pd
+
+    from bench.cli import main
+    from bench.store import ResultKey
+
+    slug = records[0]["model"]["slug"]
+    for record in sts:
+        store.write(ResultKey(slug, record["method"]["name"], "x", record["task"]), record)
+    assert main(["table", "--out", str(tmp_path / "out"), "--methods", "prompteol"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "tables" / f"{slug}-sts+gen.csv", index_col=0)
+    assert table.loc["prompteol", "Gen avg"] == pytest.approx(gen.loc["base", "Gen avg"], abs=1e-3)
 
 
 def test_default_limits_apply_on_cpu_only_and_zero_means_all():
