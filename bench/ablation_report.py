@@ -52,9 +52,10 @@ def _counts(study: Any) -> dict[str, int]:
 
 
 def top_trials(study: Any, n: int = 10) -> pd.DataFrame:
+    """The ``n`` best completed trials: their searched values (as text, 4 significant digits) and score."""
     rows = sorted(completed(study), key=lambda t: t.value, reverse=True)[:n]
     frame = pd.DataFrame(
-        [{"trial": t.number, **t.params, DEV: t.value} for t in rows],
+        [{"trial": t.number, **{k: _shown(v) for k, v in t.params.items()}, DEV: t.value} for t in rows],
     )
     return frame.set_index("trial") if not frame.empty else frame
 
@@ -98,7 +99,9 @@ def _latex(frame: pd.DataFrame, caption: str) -> str:
 
 def _write_table(frame: pd.DataFrame, stem: Path, caption: str) -> list[Path]:
     paths = [stem.with_suffix(".md"), stem.with_suffix(".tex")]
-    atomic_write_text(paths[0], frame.to_markdown(floatfmt=".2f") + f"\n\n{caption}\n")
+    shown = frame.assign(**{DEV: frame[DEV].map(lambda v: f"{v:.2f}")})
+    body = shown.to_markdown(disable_numparse=True, colalign=["left"] * (len(frame.columns) + 1))
+    atomic_write_text(paths[0], body + f"\n\n{caption}\n")
     atomic_write_text(paths[1], _latex(frame, caption))
     return paths
 
@@ -146,8 +149,9 @@ def write_report(study: Any, request: AblationRequest, config_cls: type) -> list
     atomic_write_text(paths[0], study.trials_dataframe().to_csv(index=False))
     best = best_config(study, request, config_cls)
     atomic_write_text(paths[1], json.dumps(best, indent=2, default=str) + "\n")
-    n = len(completed(study))
-    caption = f"{request.method} on {request.model}: top trials of study {request.study} ({n} completed)"
+    counts = _counts(study)
+    tally = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
+    caption = f"{request.method} on {request.model}: top completed trials of study {request.study} ({tally})"
     paths += _write_table(top_trials(study), folder / "top_trials", caption)
     for name, frame in one_factor(study, request, config_cls).items():
         caption = f"{request.method} on {request.model}: one-factor ablation of {name} (others at default)"
