@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.ablation import AblationRequest
+from bench.ablation import AblationRequest, trial_counts
 from bench.atomic import atomic_write_text
 from bench.config import build_config
 from bench.progress import console
@@ -40,15 +40,8 @@ def best_config(study: Any, request: AblationRequest, config_cls: type) -> dict[
         "overrides": {**request.fixed, **best.params},
         "config": config.to_dict(),
         "is_default": bool(best.user_attrs.get("default")),
-        "trials": _counts(study),
+        "trials": trial_counts(study),
     }
-
-
-def _counts(study: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
-    return counts
 
 
 def top_trials(study: Any, n: int = 10) -> pd.DataFrame:
@@ -149,7 +142,7 @@ def write_report(study: Any, request: AblationRequest, config_cls: type) -> list
     atomic_write_text(paths[0], study.trials_dataframe().to_csv(index=False))
     best = best_config(study, request, config_cls)
     atomic_write_text(paths[1], json.dumps(best, indent=2, default=str) + "\n")
-    counts = _counts(study)
+    counts = trial_counts(study)
     tally = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
     caption = f"{request.method} on {request.model}: top completed trials of study {request.study} ({tally})"
     paths += _write_table(top_trials(study), folder / "top_trials", caption)
