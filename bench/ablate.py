@@ -23,9 +23,11 @@ from bench.ablation import (
 )
 from bench.ablation_report import best_config, write_report
 from bench.config import build_config
+from bench.models import resolve_model
 from bench.progress import console
 from bench.runner import ModelProvider, RunRequest
 from bench.runner import run as run_suites
+from bench.trial import TrialObjective
 
 
 def run_ablation(
@@ -36,8 +38,6 @@ def run_ablation(
     eval_limit: int | None = None,
 ) -> dict[str, Any] | None:
     """Run the study to ``request.trials`` trials; unless ``worker_only``, report and evaluate."""
-    from bench.models import resolve_model
-
     cls = validate(request)
     storage_spec = resolve_storage(request)
     storage = open_storage(storage_spec, request.heartbeat, request.max_retry)
@@ -47,8 +47,6 @@ def run_ablation(
         enqueue_defaults(study, request, cls.Config)
         console.print(f"study {request.study!r} ({request.sampler}, {n_trials} trials) in {storage_spec}")
     provider = ModelProvider(resolve_model(request.model), request.device, request.dtype)
-    from bench.trial import TrialObjective
-
     objective = TrialObjective(request, cls, provider)
     extra = [] if worker_only else spawn_workers(list(argv), storage_spec, request.workers - 1)
 

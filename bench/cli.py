@@ -138,7 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--heartbeat", type=int, default=60, help="RDB heartbeat interval in seconds")
     ablate.add_argument("--worker-only", action="store_true", help=argparse.SUPPRESS)
     _add_common(ablate)
-    ablate.set_defaults(batch_size=16)
 
     table = sub.add_parser("table", help="rebuild comparison tables from stored results (no computation)")
     table.add_argument(
