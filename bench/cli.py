@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
-from bench.settings import DEFAULT_RESULTS_DIR
+from bench.core.errors import BenchError
+from bench.core.settings import DEFAULT_RESULTS_DIR
 
 
 def _csv(value: str) -> list[str]:
@@ -152,16 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_ls(_: argparse.Namespace) -> None:
     from rich.table import Table
 
-    from bench.progress import console
-    from bench.runner import METHODS, SUITES
+    from bench.core.method import METHODS, describe_config
+    from bench.core.progress import console
+    from bench.core.suite import SUITES
 
     methods = Table(title="methods", title_justify="left")
     methods.add_column("name", style="bold")
     methods.add_column("description")
     methods.add_column("config fields (default)")
-    for name, cls in METHODS.items():
-        fields = "\n".join(f"{f}: {t} = {d!r}" for f, t, d, _ in cls.Config.describe_fields())
-        methods.add_row(name, cls.description, fields)
+    for name in METHODS.names():
+        config = METHODS.attribute(name, "Config")  # the config class only: no model code is imported
+        fields = "\n".join(f"{f}: {t} = {d!r}" for f, t, d, _ in config.describe_fields())
+        methods.add_row(name, describe_config(config), fields)
     suites = Table(title="suites", title_justify="left")
     suites.add_column("name", style="bold")
     suites.add_column("description")
@@ -173,8 +175,8 @@ def cmd_ls(_: argparse.Namespace) -> None:
 
 
 def _emit_tables(out: Path, records, method_order=None, write: bool = True, show: bool = True) -> None:
-    from bench.progress import console
-    from bench.tables import build_tables, print_table, write_table
+    from bench.app.tables import build_tables, print_table, write_table
+    from bench.core.progress import console
 
     tables = build_tables(records, method_order)
     if not tables:
@@ -190,8 +192,8 @@ def _emit_tables(out: Path, records, method_order=None, write: bool = True, show
 def _refresh_table_files(out: Path, run_records: list) -> None:
     """Rewrite the table files of every model a run touched from *all* its stored results (the
     combined STS + gen table needs both suites, whichever one this run computed)."""
-    from bench.store import ResultStore
-    from bench.tables import model_slug
+    from bench.app.store import ResultStore
+    from bench.app.tables import model_slug
 
     models = {model_slug(r) for r in run_records}
     stored = [r for r in ResultStore(out).records() if model_slug(r) in models]
@@ -199,10 +201,10 @@ def _refresh_table_files(out: Path, run_records: list) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from bench.models import DEFAULT_MODEL
-    from bench.runner import RunRequest, run
-    from bench.settings import data_dir
-    from bench.store import ResultStore
+    from bench.app.runner import RunRequest, run
+    from bench.app.store import ResultStore
+    from bench.core.models import DEFAULT_MODEL
+    from bench.core.settings import data_dir
 
     if args.limit is not None and args.limit < 0:
         raise BenchError(f"--limit must be a number of examples (0: all), got {args.limit}")
@@ -233,12 +235,12 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
-    from bench.ablate import run_ablation
-    from bench.ablation import AblationRequest
-    from bench.models import DEFAULT_MODEL
-    from bench.settings import data_dir
-    from bench.space import load_space_file, parse_params
-    from methods.base import METHODS
+    from bench.ablation.flow import run_ablation
+    from bench.ablation.space import load_space_file, parse_params
+    from bench.ablation.study import AblationRequest
+    from bench.core.method import METHODS
+    from bench.core.models import DEFAULT_MODEL
+    from bench.core.settings import data_dir
 
     cls = METHODS.get(args.method)
     if args.space and args.params:
@@ -259,7 +261,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         else:
             dev_pairs = args.dev_pairs
     evaluate = [] if args.evaluate == ["none"] else args.evaluate
-    from bench.runner import SUITES
+    from bench.core.suite import SUITES
 
     for suite in evaluate:
         SUITES.get(suite)
@@ -285,7 +287,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     )
     outcome = run_ablation(request, args.argv, args.worker_only, evaluate, args.eval_limit)
     if outcome and outcome.get("keys"):
-        from bench.store import ResultStore
+        from bench.app.store import ResultStore
 
         store = ResultStore(args.out)
         records = [store.read(k) for k in outcome["keys"]]
@@ -294,11 +296,11 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> None:
-    from bench.store import ResultStore
+    from bench.app.store import ResultStore
 
     records = list(ResultStore(args.out).records())
     if args.model:
-        from bench.tables import model_slug
+        from bench.app.tables import model_slug
 
         wanted = {args.model, args.model.replace("/", "__")}
         records = [

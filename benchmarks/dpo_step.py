@@ -21,14 +21,14 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("BENCH_NO_PROGRESS", "1")
 
-from bench.losses import sigmoid_dpo_loss  # noqa: E402
-from bench.models import load_model, resolve_model  # noqa: E402
-from bench.nli import load_nli  # noqa: E402
-from bench.objectives import PreferenceObjective, pairwise_dpo  # noqa: E402
-from bench.sequences import ChatFormatter, PromptResponse  # noqa: E402
-from bench.settings import data_dir  # noqa: E402
-from bench.trainer import LoraSettings, attach_lora  # noqa: E402
-from methods.trained import PARAPHRASE_PROMPTS  # noqa: E402
+from bench.core.models import load_model, resolve_model  # noqa: E402
+from bench.core.sequences import ChatFormatter, PromptResponse  # noqa: E402
+from bench.core.settings import data_dir  # noqa: E402
+from bench.training.losses import sigmoid_dpo_loss  # noqa: E402
+from bench.training.nli import load_nli  # noqa: E402
+from bench.training.objectives import PreferenceObjective, pairwise_dpo  # noqa: E402
+from bench.training.trainer import LoraSettings, attach_lora  # noqa: E402
+from methods.configs import PARAPHRASE_PROMPTS  # noqa: E402
 
 
 def straightforward_logprobs(model, sequences: list[PromptResponse], pad_id: int) -> torch.Tensor:

@@ -21,10 +21,10 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("BENCH_NO_PROGRESS", "1")
 
-from bench.models import load_model, resolve_model  # noqa: E402
-from bench.settings import data_dir  # noqa: E402
-from methods import METHODS, RunContext  # noqa: E402
-from suites.sts_data import read_stsb  # noqa: E402
+from bench.core.method import METHODS, RunContext  # noqa: E402
+from bench.core.models import load_model, resolve_model  # noqa: E402
+from bench.core.settings import data_dir  # noqa: E402
+from bench.core.sts_data import read_stsb  # noqa: E402
 
 
 def distinct_sentences(n: int) -> list[str]:

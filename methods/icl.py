@@ -7,19 +7,11 @@ for the input sentence. Candidates: ``methods/data/icl_candidates.tsv`` (written
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 
-from bench.config import option
-from bench.errors import DataError
-from methods.base import METHODS
-from methods.prompting import SLOT, PromptConfig, PromptMethod
-
-# Chosen on STS-B dev (first 500 pairs, SmolLM2-135M-Instruct) from the 16 candidates by
-# `python -m methods.icl_select --pairs 500`: 85.21, against 83.71 for the first candidate and 74.61 for
-# the worst. Another model may prefer another demonstration: rerun the selection and --set the fields.
-DEFAULT_SENTENCE = "People are waiting in line at the bank."
-DEFAULT_WORD = "Queue"
+from bench.core.errors import DataError
+from methods.configs import SLOT, ICLConfig
+from methods.prompting import PromptMethod
 
 
 def icl_candidates() -> list[tuple[str, str]]:
@@ -36,23 +28,13 @@ def icl_candidates() -> list[tuple[str, str]]:
     return out
 
 
-@dataclass(frozen=True)
-class ICLConfig(PromptConfig):
-    demo_sentence: str = option(DEFAULT_SENTENCE, "demonstration sentence")
-    demo_word: str = option(DEFAULT_WORD, "its one-word answer")
-
-
-class PromptEOLICL(PromptMethod):
+class PromptEOLICL(PromptMethod[ICLConfig]):
     """PromptEOL with one demonstration in front of the template."""
 
     name = "prompteol-icl"
-    description = "PromptEOL with one in-context demonstration (sentence and word) before the template"
     Config = ICLConfig
 
     def template(self) -> str:
-        cfg: ICLConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         demonstration = cfg.template.replace(SLOT, cfg.demo_sentence) + cfg.demo_word + '".'
         return demonstration + cfg.template
-
-
-METHODS.register(PromptEOLICL.name)(PromptEOLICL)

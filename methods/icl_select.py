@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.atomic import atomic_write_text
-from bench.models import LoadedModel
-from methods.base import RunContext
+from bench.core.atomic import atomic_write_text
+from bench.core.dev_score import spearman_of_cosines
+from bench.core.method import RunContext
+from bench.core.models import LoadedModel
+from bench.core.sts_data import read_stsb
 from methods.icl import PromptEOLICL, icl_candidates
 
 
@@ -24,9 +26,6 @@ def rank_demonstrations(
     load_model: Callable[[], LoadedModel], data_dir: Path, pairs: int | None = None
 ) -> pd.DataFrame:
     """STS-B dev Spearman of every candidate demonstration, best first."""
-    from suites.sts import direct_spearman
-    from suites.sts_data import read_stsb
-
     dev = read_stsb(data_dir, "dev")
     dev = dev.head(pairs) if pairs else dev
     context = RunContext(load_model=load_model, data_dir=data_dir, show_progress=False)
@@ -34,14 +33,14 @@ def rank_demonstrations(
     for sentence, word in icl_candidates():
         method = PromptEOLICL.from_overrides({"demo_sentence": sentence, "demo_word": word}, context)
         embeddings = method.encode(dev.sentences1 + dev.sentences2)
-        score = direct_spearman(embeddings[: len(dev)], embeddings[len(dev) :], dev.scores)
+        score = spearman_of_cosines(embeddings[: len(dev)], embeddings[len(dev) :], dev.scores)
         rows.append({"demo_sentence": sentence, "demo_word": word, "stsb_dev": round(score, 3)})
     return pd.DataFrame(rows).sort_values("stsb_dev", ascending=False, ignore_index=True)
 
 
 def main() -> None:
-    from bench.models import load_model, resolve_model
-    from bench.settings import data_dir
+    from bench.core.models import load_model, resolve_model
+    from bench.core.settings import data_dir
 
     parser = argparse.ArgumentParser(description="choose prompteol-icl's demonstration on STS-B dev")
     parser.add_argument("--model", default="smollm2-135m")

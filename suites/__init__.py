@@ -1,6 +1,12 @@
-"""Built-in evaluation suites; importing this package registers them in ``suites.base.SUITES``."""
+"""Built-in evaluation suites, registered lazily (``"module:object"``): naming them imports nothing heavy."""
 
-from suites import gen, sts  # noqa: F401  (registration)
-from suites.base import SUITES, Evaluand, Suite, TaskOutcome
+from bench.core.suite import SUITES
 
-__all__ = ["SUITES", "Evaluand", "Suite", "TaskOutcome"]
+BUILTIN_SUITES = {
+    "sts": "suites.sts:STS_SUITE",
+    "sts-dev": "suites.sts:STS_DEV_SUITE",
+    "gen": "suites.gen:GEN_SUITE",
+}
+
+for _name, _target in BUILTIN_SUITES.items():
+    SUITES.register_lazy(_name, _target)

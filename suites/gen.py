@@ -23,12 +23,12 @@ from typing import Any
 
 import yaml
 
-from bench.adapters import is_peft_model, merged_for_inference
-from bench.errors import BenchError
-from bench.settings import cache_dir
+from bench.core.errors import BenchError
+from bench.core.lora_merge import is_peft_model, merged_for_inference
+from bench.core.settings import cache_dir
+from bench.core.suite import Evaluand, Suite, TaskOutcome
 from suites import gen_data
 from suites import gen_data as C
-from suites.base import SUITES, Evaluand, Suite, TaskOutcome
 from suites.gen_data import LocalData
 
 SPLIT_FIELDS = ("training_split", "validation_split", "test_split", "fewshot_split")
@@ -124,7 +124,7 @@ def render_task(task: GenTask, data_dir: Path, root: Path | None = None) -> Path
     digest = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:16]
     folder = root / "tasks" / f"{task.name}-{digest}"
     if not (folder / ".complete").is_file():
-        from bench.atomic import atomic_write_text
+        from bench.core.atomic import atomic_write_text
 
         for name, text in documents.items():
             atomic_write_text(folder / name, text)
@@ -213,20 +213,19 @@ class GenSuite(Suite):
         from lm_eval.models.huggingface import HFLM
 
         spec = self.spec(task)
-        loaded = evaluand.method.causal_lm()
+        loaded = evaluand.causal_lm()
         if loaded is None:
-            raise BenchError(f"{evaluand.method.name} has no causal LM to run generation benchmarks on")
-        context = evaluand.method.context
+            raise BenchError(f"{evaluand.name} has no causal LM to run generation benchmarks on")
         folder = render_task(spec, data_dir)
         logging.getLogger("lm_eval").setLevel(logging.WARNING)
         start = time.perf_counter()
         with merged_for_inference(loaded.model) as model:
             results = self._simple_evaluate(
-                HFLM(pretrained=model, tokenizer=loaded.tokenizer, batch_size=context.batch_size),
+                HFLM(pretrained=model, tokenizer=loaded.tokenizer, batch_size=evaluand.batch_size),
                 spec,
                 folder,
                 limit,
-                context.seed,
+                evaluand.seed,
             )
         if results is None:
             raise BenchError(f"lm-eval returned no results for {task}")
@@ -272,4 +271,4 @@ class GenSuite(Suite):
         )
 
 
-SUITES.register("gen")(GenSuite())
+GEN_SUITE = GenSuite()

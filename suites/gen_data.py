@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.atomic import atomic_write_text
-from bench.errors import DataError
-from bench.provenance import file_checksums
+from bench.core.atomic import atomic_write_text
+from bench.core.errors import DataError
+from bench.core.provenance import file_checksums
 
 Docs = dict[str, list[dict[str, Any]]]
 

@@ -12,11 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from bench.errors import BenchError
-from suites.base import SUITES, Encoder, Evaluand, Suite, TaskOutcome
-from suites.sts_data import SEMEVAL_SETS, STSPairs, read_semeval, read_sick, read_stsb
+from bench.core.errors import BenchError
+from bench.core.sts_data import SEMEVAL_SETS, STSPairs, read_semeval, read_sick, read_stsb
+from bench.core.suite import Encoder, Evaluand, Suite, TaskOutcome
 
 
 @dataclass(frozen=True)
@@ -171,7 +169,7 @@ class STSSuite(Suite):
         start = time.perf_counter()
         evaluand.encode(unique)  # encode every distinct sentence once, length-sorted, before mteb asks
         encode_seconds = time.perf_counter() - start
-        scores = score_with_mteb(evaluand.encode, spec, pairs, evaluand.method.name)
+        scores = score_with_mteb(evaluand.encode, spec, pairs, evaluand.name)
         scores["spearman"] = scores["cosine_spearman"]
         return TaskOutcome(
             scores=scores,
@@ -182,22 +180,11 @@ class STSSuite(Suite):
         )
 
 
-def direct_spearman(embeddings1: np.ndarray, embeddings2: np.ndarray, gold: list[float]) -> float:
-    """Spearman(cosine) x 100 computed directly with scipy (cross-check for the mteb path)."""
-    from scipy.stats import spearmanr
-
-    a = embeddings1 / np.linalg.norm(embeddings1, axis=1, keepdims=True)
-    b = embeddings2 / np.linalg.norm(embeddings2, axis=1, keepdims=True)
-    return float(spearmanr((a * b).sum(1), gold)[0]) * 100
-
-
-SUITES.register("sts")(
-    STSSuite(
-        "sts",
-        "STS12-16, STS-B test, SICK-R test: Spearman(cosine) x 100, SentEval 'all' protocol",
-        ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R"],
-    )
+STS_SUITE = STSSuite(
+    "sts",
+    "STS12-16, STS-B test, SICK-R test: Spearman(cosine) x 100, SentEval 'all' protocol",
+    ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R"],
 )
-SUITES.register("sts-dev")(
-    STSSuite("sts-dev", "STS-B dev (1,500 pairs): the model-selection split", ["STSBenchmark-dev"])
+STS_DEV_SUITE = STSSuite(
+    "sts-dev", "STS-B dev (1,500 pairs): the model-selection split", ["STSBenchmark-dev"]
 )

@@ -73,7 +73,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_loaded(tiny_model_dir):
-    from bench.models import load_model, resolve_model
+    from bench.core.models import load_model, resolve_model
 
     return load_model(resolve_model(str(tiny_model_dir)), device="cpu")
 
@@ -84,7 +84,7 @@ def write_tiny_sts(root: Path, n: int = 12) -> Path:
 
     rng = random.Random(0)
     pairs = [(rng.choice(CORPUS[:6]), rng.choice(CORPUS[:6]), round(rng.uniform(0, 5), 2)) for _ in range(n)]
-    from suites.sts_data import SEMEVAL_SETS
+    from bench.core.sts_data import SEMEVAL_SETS
 
     for spec in SEMEVAL_SETS.values():
         folder = root / "sts" / "raw" / spec.folder

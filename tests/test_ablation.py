@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.ablation.space import load_space_file, parse_params
 from bench.cli import main
-from bench.errors import BenchError
-from bench.space import load_space_file, parse_params
-from methods.prompting import PromptConfig
-from methods.trained import SempaConfig
+from bench.core.errors import BenchError
+from methods.configs import PromptConfig, SempaConfig
 
 POSTGRES_URL = os.environ.get("BENCH_TEST_POSTGRES_URL")
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +141,7 @@ def test_pruning_reporter_stops_a_lagging_trial():
     import optuna
     from optuna.trial import create_trial
 
-    from bench.trial import pruning_reporter
+    from bench.ablation.trial import pruning_reporter
 
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
     dist = optuna.distributions.FloatDistribution(0, 1)
@@ -158,7 +157,7 @@ def test_pruned_trials_are_announced_as_pruned():
     import optuna
     from optuna.trial import TrialState, create_trial
 
-    from bench.ablation import describe_trial
+    from bench.ablation.study import describe_trial
 
     dist = {"beta": optuna.distributions.FloatDistribution(0.01, 1.0)}
     pruned = create_trial(state=TrialState.PRUNED, params={"beta": 0.1}, distributions=dist,
@@ -174,8 +173,8 @@ def test_trainer_hook_sees_every_dev_score_and_a_pruned_trial_leaves_the_model_c
     import optuna
     import torch
 
-    from bench.models import load_model, resolve_model
-    from methods.base import METHODS, RunContext
+    from bench.core.method import METHODS, RunContext
+    from bench.core.models import load_model, resolve_model
 
     loaded = load_model(resolve_model(str(tiny_model_dir)), device="cpu")
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
@@ -290,7 +289,7 @@ def _two_workers(tiny_model_dir, data, out, storage, study, n):
 
 
 def test_two_workers_share_a_journal_storage(tiny_model_dir, tiny_data, tmp_path):
-    from bench.ablation import open_storage
+    from bench.ablation.study import open_storage
 
     out = tmp_path / "results"
     journal = tmp_path / "shared.journal"
@@ -305,7 +304,7 @@ def test_ablate_workers_flag_starts_more_processes(tiny_model_dir, tiny_data, tm
                    "--evaluate", "none")  # fmt: skip
     assert main(argv) == 0
     journal = out / "ablations" / "multi.journal"  # several workers: a journal file by default
-    from bench.ablation import open_storage
+    from bench.ablation.study import open_storage
 
     _check_shared_study(open_storage(f"journal:{journal}", 60, 2), "multi", 4)
     assert (out / "ablations" / "multi" / "best.json").is_file()
@@ -316,7 +315,7 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tiny_model_dir, ti
     runs its retry and finishes all trials."""
     import optuna
 
-    from bench.ablation import open_storage
+    from bench.ablation.study import open_storage
 
     out = tmp_path / "results"
     journal = f"journal:{tmp_path / 'killed.journal'}"
@@ -327,10 +326,10 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tiny_model_dir, ti
     script = (
         "import sys, time\n"
         "from bench import cli\n"
-        "from bench.ablation import open_storage, open_study, worker_identity\n"
-        "from bench.space import parse_params\n"
-        "from methods.prompting import PromptConfig\n"
-        "import bench.ablate as flow\n"
+        "from bench.ablation.study import open_storage, open_study, worker_identity\n"
+        "from bench.ablation.space import parse_params\n"
+        "from methods.configs import PromptConfig\n"
+        "import bench.ablation.flow as flow\n"
         "def hang(request, argv, *a, **k):\n"
         "    storage = open_storage(request.storage, 60, 2)\n"
         "    study = open_study(request, storage, create=True)\n"
@@ -366,7 +365,7 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tiny_model_dir, ti
 def test_two_workers_share_a_postgresql_study(tiny_model_dir, tiny_data, tmp_path):
     import optuna
 
-    from bench.ablation import open_storage
+    from bench.ablation.study import open_storage
 
     name = f"pg-{os.getpid()}-{int(time.time())}"
     _two_workers(tiny_model_dir, tiny_data, tmp_path / "results", POSTGRES_URL, name, 5)

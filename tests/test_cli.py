@@ -181,7 +181,7 @@ def _run_args(tiny_model_dir, tiny_data, out) -> list[str]:
 # The CLI with every encode call slowed by 0.5 s: the tiny run would otherwise finish before the signal
 # reaches it (a race the test must not depend on).
 SLOW_CLI = (
-    "import sys, time, bench.engine as engine\n"
+    "import sys, time, bench.core.engine as engine\n"
     "encode = engine.EmbeddingEngine.encode\n"
     "def slow(self, *args, **kwargs):\n"
     "    time.sleep(0.5)\n"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.engine import EmbeddingEngine, EncodeItem, Readout
+from bench.core.engine import EmbeddingEngine, EncodeItem, Readout
 from tests.conftest import CORPUS
 
 

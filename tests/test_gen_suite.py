@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import DataError
+from bench.core.errors import DataError
 from suites import gen_data
 from suites.gen import GEN_TASKS, render_task, stock_tasks_dir, task_manager
 from tests.conftest import SHARED_DATA
@@ -190,9 +190,9 @@ def test_malformed_gen_data_names_the_file(tmp_path, converter, files, message):
 def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
     tiny_model_dir, tmp_path, gen_cache
 ):
-    from bench.runner import RunRequest, run
-    from bench.store import ResultStore
-    from bench.tables import build_tables, write_table
+    from bench.app.runner import RunRequest, run
+    from bench.app.store import ResultStore
+    from bench.app.tables import build_tables, write_table
 
     request = RunRequest(
         methods=["prompteol", "mean", "sbert"],
@@ -232,8 +232,8 @@ def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
     # `bench table --methods prompteol` keeps the shared base-model gen results for prompteol's row
     import pandas as pd
 
+    from bench.app.store import ResultKey
     from bench.cli import main
-    from bench.store import ResultKey
 
     slug = records[0]["model"]["slug"]
     for record in sts:
@@ -244,8 +244,8 @@ def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
 
 
 def test_default_limits_apply_on_cpu_only_and_zero_means_all():
-    from bench.runner import effective_limit
-    from suites.base import SUITES
+    from bench.app.runner import effective_limit
+    from bench.core.suite import SUITES
 
     gen, sts = SUITES.get("gen"), SUITES.get("sts")
     assert effective_limit(gen, "mmlu", None, "cpu") == GEN_TASKS["mmlu"].cpu_limit

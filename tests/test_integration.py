@@ -6,9 +6,9 @@ import importlib.util
 
 import pytest
 
-from bench.models import resolve_model, sha256_file
-from bench.runner import RunRequest, run
-from bench.store import ResultStore
+from bench.app.runner import RunRequest, run
+from bench.app.store import ResultStore
+from bench.core.models import resolve_model, sha256_file
 from tests.conftest import SHARED_DATA
 
 pytestmark = [
@@ -49,8 +49,8 @@ def test_smollm2_promptEOL_beats_mean_pooling_on_stsb_slice(tmp_path):
 
 def test_smollm2_sempa_trains_through_the_chat_template(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))  # a fresh adapter, never a cached one
-    from bench.models import load_model
-    from methods.base import METHODS, RunContext
+    from bench.core.method import METHODS, RunContext
+    from bench.core.models import load_model
 
     loaded = load_model(resolve_model("smollm2-135m"), device="cpu")
     context = RunContext(load_model=lambda: loaded, data_dir=SHARED_DATA, show_progress=False)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.losses import info_nce_loss, plackett_luce_loss, preference_accuracy, sigmoid_dpo_loss
+from bench.training.losses import info_nce_loss, plackett_luce_loss, preference_accuracy, sigmoid_dpo_loss
 
 
 def test_sigmoid_dpo_hand_computed():

@@ -5,16 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.config import build_config, config_hash
-from bench.errors import BenchError
-from methods import METHODS, RunContext
-from methods.prompting import (
-    KE_TEMPLATE,
-    PRETCOT_TEMPLATE,
-    PROMPTEOL_TEMPLATE,
-    PromptConfig,
-    prompteol_preprocess,
-)
+from bench.core.config import build_config, config_hash
+from bench.core.errors import BenchError
+from bench.core.method import METHODS, RunContext
+from methods.configs import KE_TEMPLATE, PRETCOT_TEMPLATE, PROMPTEOL_TEMPLATE, PromptConfig
+from methods.prompting import prompteol_preprocess
 
 
 def _method(name, loaded, **overrides):

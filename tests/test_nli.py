@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.errors import DataError
-from bench.nli import detokenize, load_nli, ranked_from_pairs, read_ranked_lists, read_triplets
+from bench.core.errors import DataError
+from bench.training.nli import detokenize, load_nli, ranked_from_pairs, read_ranked_lists, read_triplets
 from tests.conftest import SHARED_DATA, write_tiny_nli
 
 

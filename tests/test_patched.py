@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench.engine import decoder_of
-from bench.errors import ModelError
-from bench.interventions import decoder_layers
-from methods.base import METHODS, RunContext
+from bench.core.engine import decoder_of
+from bench.core.errors import ModelError
+from bench.core.interventions import decoder_layers
+from bench.core.method import METHODS, RunContext
 from tests.conftest import CORPUS
 
 SENTENCES = CORPUS[:5]

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from bench.atomic import atomic_write_text
-from bench.runner import RunRequest, run
-from bench.store import ResultStore
-from bench.tables import build_tables, to_latex, to_markdown
+from bench.app.runner import RunRequest, run
+from bench.app.store import ResultStore
+from bench.app.tables import build_tables, to_latex, to_markdown
+from bench.core.atomic import atomic_write_text
 
 
 def _request(model_dir, data, out, **kw):
@@ -84,7 +84,7 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("disk full")
 
-    from bench.atomic import atomic_write
+    from bench.core.atomic import atomic_write
 
     with pytest.raises(RuntimeError):
         atomic_write(target, explode)
@@ -132,7 +132,7 @@ def test_temp_files_of_live_writers_are_kept(tmp_path):
     import subprocess
     import time
 
-    from bench.store import ResultStore
+    from bench.app.store import ResultStore
 
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.errors import DataError
+from bench.core.errors import DataError
+from bench.core.sts_data import read_semeval_subset, read_sick, read_stsb
 from suites.sts import STS_TASKS
-from suites.sts_data import read_semeval_subset, read_sick, read_stsb
 from tests.conftest import SHARED_DATA
 
 EXPECTED = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bench.memo import EmbeddingMemo
-from methods import METHODS, RunContext
-from suites import SUITES, Evaluand
-from suites.sts import STS_TASKS, direct_spearman
+from bench.core.dev_score import spearman_of_cosines as direct_spearman
+from bench.core.memo import EmbeddingMemo
+from bench.core.method import METHODS, RunContext
+from bench.core.suite import SUITES, Evaluand
+from suites.sts import STS_TASKS
 
 
 @pytest.fixture()
@@ -15,7 +16,7 @@ def evaluand(tiny_loaded):
     method = METHODS.get("prompteol").from_overrides(
         {}, RunContext(load_model=lambda: tiny_loaded, show_progress=False)
     )
-    return Evaluand(method, EmbeddingMemo(method.encode))
+    return Evaluand.of(method, EmbeddingMemo(method.encode))
 
 
 def test_mteb_score_equals_direct_spearman(evaluand, tiny_data):

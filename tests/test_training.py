@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.models import load_model, resolve_model
-from bench.nli import Ranked, load_nli
-from bench.objectives import Objective, PreferenceObjective, StepOutput, pairwise_dpo, plackett_luce
-from bench.sequences import ChatFormatter, response_logprobs
-from bench.trainer import LoraSettings, Trainer, TrainSettings, attach_lora
-from methods.base import METHODS, RunContext
+from bench.core.errors import BenchError
+from bench.core.method import METHODS, RunContext
+from bench.core.models import load_model, resolve_model
+from bench.core.sequences import ChatFormatter, response_logprobs
+from bench.training.nli import Ranked, load_nli
+from bench.training.objectives import Objective, PreferenceObjective, StepOutput, pairwise_dpo, plackett_luce
+from bench.training.trainer import LoraSettings, Trainer, TrainSettings, attach_lora
 
 PROMPT = 'Keep the same meaning of this sentence: "{s}", while making some changes.'
 TINY_TRAINING = {"train_batch_size": 4, "grad_accum": 1, "eval_every": 2, "heldout": 3, "learning_rate": 5e-3}
@@ -203,7 +203,7 @@ def test_interrupted_training_leaves_no_finished_adapter(
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bench.trainer.Trainer._evaluate_now", lambda self, step, total: interrupt())
+    monkeypatch.setattr("bench.training.trainer.Trainer._evaluate_now", lambda self, step, total: interrupt())
     with pytest.raises(KeyboardInterrupt):
         method.prepare()
     assert not method.folder.is_complete()
@@ -221,8 +221,8 @@ def test_train_samples_caps_the_training_set(tiny_nli_data):
 def test_runner_trains_records_and_leaves_other_methods_unchanged(
     tiny_model_dir, tiny_nli_data, cache_env, tmp_path
 ):
-    from bench.runner import RunRequest, run
-    from bench.store import ResultStore
+    from bench.app.runner import RunRequest, run
+    from bench.app.store import ResultStore
 
     def request(methods, out):
         return RunRequest(
@@ -241,7 +241,7 @@ def test_runner_trains_records_and_leaves_other_methods_unchanged(
 
 
 def test_shared_prompt_path_matches_full_sequences_in_value_and_gradient(fresh_model):
-    from bench.sequences import _full_sequence_logprobs, _shared_prompt_logprobs
+    from bench.core.sequences import _full_sequence_logprobs, _shared_prompt_logprobs
 
     model = attach_lora(fresh_model.model, LoraSettings(), seed=0)
     with torch.no_grad():  # a non-zero adapter, so gradients reach both LoRA matrices
@@ -268,8 +268,8 @@ def test_merged_for_inference_matches_the_adapter_and_leaves_the_model_untouched
     import torch
     from transformers import AutoModelForCausalLM
 
-    from bench.adapters import is_peft_model, merged_for_inference
-    from bench.trainer import LoraSettings, attach_lora
+    from bench.core.lora_merge import is_peft_model, merged_for_inference
+    from bench.training.trainer import LoraSettings, attach_lora
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     model = attach_lora(base, LoraSettings(4, 8, 0.0, "all-linear"), 0)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from bench.progress import progress_bar
+from bench.core.progress import progress_bar
 
 Pooling = Literal["last", "mean"]
 

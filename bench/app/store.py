@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.atomic import atomic_write_json
-from bench.errors import BenchError
+from bench.core.atomic import atomic_write_json
+from bench.core.errors import BenchError
 
 SCHEMA_VERSION = 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 DATA_ENV = "BENCH_DATA_DIR"
 CACHE_ENV = "BENCH_CACHE"

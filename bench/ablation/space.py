@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from bench.config import MethodConfig, coerce
-from bench.errors import BenchError
+from bench.core.config import MethodConfig, coerce
+from bench.core.errors import BenchError
 
 KINDS = ("log", "float", "int", "choice")
 

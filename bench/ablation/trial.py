@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.ablation import AblationRequest, worker_identity
-from bench.errors import BenchError
-from bench.progress import console
-from methods.base import Method, RunContext, seed_everything
+from bench.ablation.study import AblationRequest, worker_identity
+from bench.core.errors import BenchError
+from bench.core.method import Method, RunContext, seed_everything
+from bench.core.progress import console
 
 
 def pruning_reporter(trial: Any):
@@ -80,8 +80,8 @@ class TrialObjective:
 
     def _training_free(self, overrides: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         """The ``sts-dev`` suite through the runner: its stored results are reused across trials."""
-        from bench.runner import RunRequest, run
-        from bench.store import ResultStore
+        from bench.app.runner import RunRequest, run
+        from bench.app.store import ResultStore
 
         r = self.request
         request = RunRequest(

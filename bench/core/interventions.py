@@ -1,7 +1,7 @@
 """Forward-pass interventions through PyTorch hooks on a decoder's layers (no fork of the engine).
 
 Supported: decoders with ``embed_tokens`` and ``layers[i].self_attn.o_proj`` (Llama-style models,
-SmolLM2, Gemma-3). Each intervention is a :data:`bench.engine.BatchHook`: called with the decoder and a
+SmolLM2, Gemma-3). Each intervention is a :data:`bench.core.engine.BatchHook`: called with the decoder and a
 left-padded batch, it returns a context manager during which the hooks are active.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from bench.engine import Batch, EncodeItem
-from bench.errors import ModelError
+from bench.core.engine import Batch, EncodeItem
+from bench.core.errors import ModelError
 
 
 def decoder_layers(decoder: Any) -> list[Any]:

@@ -7,19 +7,16 @@ read it), ``training_summary.json``, ``training_log.jsonl`` and the curve PNGs. 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.settings import cache_dir
-from bench.trainer import ADAPTER_DIR
+from bench.core.settings import cache_dir
+from bench.training.trainer import ADAPTER_DIR
 
 SUMMARY = "training_summary.json"
 
@@ -67,26 +64,3 @@ class AdapterFolder:
         (self.staging / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
         shutil.rmtree(self.path, ignore_errors=True)
         os.replace(self.staging, self.path)
-
-
-def is_peft_model(model: Any) -> bool:
-    """Whether ``model`` is a peft wrapper (an adapter is attached)."""
-    from peft import PeftModel
-
-    return isinstance(model, PeftModel)
-
-
-@contextmanager
-def merged_for_inference(model: Any) -> Iterator[Any]:
-    """A peft model's adapter merged into a copy of the weights (plain forward passes, 2-4x faster than
-    unmerged LoRA on CPU); any other model unchanged. The original model is never modified, so embeddings
-    computed afterwards are bit-identical to those computed before. Costs one copy of the weights."""
-    if not is_peft_model(model):
-        yield model
-        return
-    merged = copy.deepcopy(model).merge_and_unload()
-    merged.eval()
-    try:
-        yield merged
-    finally:
-        del merged

@@ -1,4 +1,4 @@
-"""Training objectives: what one step optimises. The loop (``bench.trainer``) is shared by all of them.
+"""Training objectives: what one step optimises (the loop, ``bench.training.trainer``, is shared).
 
 ``PreferenceObjective`` scores responses by ``beta * (log pi - log pi_ref)`` and applies a preference
 loss (pairwise DPO for SemPA, Plackett-Luce for SemPA-PL); ``ContrastiveObjective`` applies InfoNCE to
@@ -15,11 +15,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from bench.engine import EmbeddingEngine, EncodeItem, Readout
-from bench.losses import info_nce_loss, plackett_luce_loss, preference_accuracy, sigmoid_dpo_loss
-from bench.nli import Ranked
-from bench.progress import progress_bar
-from bench.sequences import ChatFormatter, PromptResponse, response_logprobs
+from bench.core.engine import EmbeddingEngine, EncodeItem, Readout
+from bench.core.progress import progress_bar
+from bench.core.sequences import ChatFormatter, PromptResponse, response_logprobs
+from bench.training.losses import info_nce_loss, plackett_luce_loss, preference_accuracy, sigmoid_dpo_loss
+from bench.training.nli import Ranked
 
 # A list loss maps scores (batch, K), best first, and optional extra negatives (batch, M) to losses (batch,).
 ListLoss = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]

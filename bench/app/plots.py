@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.atomic import atomic_write
+from bench.core.atomic import atomic_write
 
 
 def short_labels(labels: list[str]) -> list[str]:

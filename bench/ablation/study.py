@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.config import build_config
-from bench.errors import BenchError
-from bench.progress import console
-from bench.space import SearchSpace
+from bench.ablation.space import SearchSpace
+from bench.core.config import build_config
+from bench.core.errors import BenchError
+from bench.core.progress import console
 
 ABLATIONS_DIR = "ablations"
 SAMPLERS = ("tpe", "grid", "random")
@@ -171,7 +171,7 @@ def target_trials(request: AblationRequest) -> int:
 
 def validate(request: AblationRequest) -> type:
     """Resolve the method and check the fixed settings and the space before anything runs."""
-    from methods.base import METHODS
+    from bench.core.method import METHODS
 
     cls = METHODS.get(request.method)
     clash = sorted(set(request.fixed) & set(request.space.names))
@@ -182,7 +182,7 @@ def validate(request: AblationRequest) -> type:
         raise BenchError(f"--workers must be positive, got {request.workers}")
     if request.sampler == "grid":
         request.space.grid()
-    from suites.sts_data import read_stsb
+    from bench.core.sts_data import read_stsb
 
     read_stsb(request.data_dir, "dev")  # the objective's data: fail now, not in trial 0
     return cls

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from bench.engine import cache_argument, decoder_of, full_attention, returned_cache
+from bench.core.engine import cache_argument, decoder_of, full_attention, returned_cache
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
-from bench.atomic import atomic_write_text
-from bench.progress import console
-from suites.base import SUITES, Suite
+from bench.core.atomic import atomic_write_text
+from bench.core.progress import console
+from bench.core.suite import SUITES, Suite
 
 
 @dataclass
@@ -123,7 +123,7 @@ def combined_tables(tables: list[ComparisonTable]) -> list[ComparisonTable]:
 
     A training-free method's generation scores are the base model's; a trained method's are its own.
     """
-    from methods.base import METHODS
+    from bench.core.method import METHODS
 
     by_key = {(t.model, t.suite): t for t in tables}
     out = []
@@ -176,7 +176,7 @@ def write_table(table: ComparisonTable, folder: Path) -> list[Path]:
     atomic_write_text(paths[1], to_latex(table))
     atomic_write_text(paths[2], to_markdown(table))
     if table.suite == "sts+gen":
-        from bench.plots import plot_tradeoff
+        from bench.app.plots import plot_tradeoff
 
         title = f"{table.model}: embedding quality vs generation (one point per method)"
         paths.append(

@@ -7,13 +7,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from bench.config import MethodConfig, build_config, config_hash
-from bench.models import LoadedModel
-from bench.registry import Registry
+from bench.core.config import MethodConfig, build_config, config_hash
+from bench.core.models import LoadedModel
+from bench.core.registry import Registry
 
 
 @dataclass
@@ -32,8 +32,13 @@ class RunContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Method(ABC):
-    """A sentence-embedding method: typed config, optional training step, ``encode``."""
+ConfigT = TypeVar("ConfigT", bound=MethodConfig)
+
+
+class Method(ABC, Generic[ConfigT]):
+    """A sentence-embedding method: typed config, optional training step, ``encode``.
+
+    ``description`` defaults to the first line of ``Config``'s docstring."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -41,13 +46,18 @@ class Method(ABC):
     uses_llm: ClassVar[bool] = True
     trains: ClassVar[bool] = False  # trained methods fit an adapter in ``prepare``
 
-    def __init__(self, config: MethodConfig, context: RunContext) -> None:
-        self.config = config
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "description" not in cls.__dict__ and "Config" in cls.__dict__:
+            cls.description = describe_config(cls.Config)
+
+    def __init__(self, config: ConfigT, context: RunContext) -> None:
+        self.config: ConfigT = config
         self.context = context
 
     @classmethod
     def from_overrides(cls, overrides: dict[str, Any], context: RunContext) -> Method:
-        return cls(build_config(cls.Config, overrides), context)
+        return cls(build_config(cls.Config, overrides), context)  # type: ignore[arg-type]
 
     @property
     def config_hash(self) -> str:
@@ -83,7 +93,16 @@ class Method(ABC):
         return None
 
 
-METHODS: Registry[type[Method]] = Registry("method", entry_point_group="sempa_bench.methods")
+def describe_config(config: type[MethodConfig]) -> str:
+    """A config's one-line description: the first line of its own docstring."""
+    doc = config.__dict__.get("__doc__") or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+# Built-in methods are declared (lazily, as "module:Class" strings) in the `methods` package.
+METHODS: Registry[type[Method]] = Registry(
+    "method", Method, entry_point_group="sempa_bench.methods", builtins="methods"
+)
 
 
 def seed_everything(seed: int) -> None:

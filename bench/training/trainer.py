@@ -1,7 +1,7 @@
 """The one training loop behind every trained method: LoRA via peft, AdamW, warm-up + cosine decay,
 gradient accumulation, STS-B-dev checkpoint selection, a per-step JSONL log and curve plots.
 
-The objective (``bench.objectives``) is the only thing that differs between methods.
+The objective (``bench.training.objectives``) is the only thing that differs between methods.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from bench.errors import BenchError
-from bench.nli import Ranked
-from bench.objectives import Objective
-from bench.progress import console, training_bar
+from bench.core.errors import BenchError
+from bench.core.progress import console, training_bar
+from bench.training.nli import Ranked
+from bench.training.objectives import Objective
 
 ADAPTER_DIR = "adapter"  # the selected adapter, in peft format, inside the training folder
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from bench.errors import DataError
+from bench.core.errors import DataError
 
 TRIPLET_FILES = {"snli_devtest_triplets.csv": True, "mnli_devmatched_triplets.csv": False}  # -> tokenized
 SNLI_SPLITS = ("dev", "test")

@@ -8,7 +8,7 @@ import json
 import typing
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 C = TypeVar("C")
 

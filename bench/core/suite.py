@@ -10,18 +10,35 @@ from typing import Any
 
 import numpy as np
 
-from bench.registry import Registry
-from methods.base import Method
+from bench.core.method import Method
+from bench.core.models import LoadedModel
+from bench.core.registry import Registry
 
 Encoder = Callable[[Sequence[str]], np.ndarray]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluand:
-    """The method under evaluation and its (memoised) encode function."""
+    """What a suite scores: a name, an encode function and, for generation suites, the causal LM.
 
-    method: Method
+    Suites see this, never the method itself, so that suites and methods stay independent."""
+
+    name: str
     encode: Encoder
+    causal_lm: Callable[[], LoadedModel | None]
+    batch_size: int = 16
+    seed: int = 0
+
+    @classmethod
+    def of(cls, method: Method, encode: Encoder | None = None) -> Evaluand:
+        """The evaluand of ``method`` (``encode``: e.g. a memoised ``method.encode``)."""
+        return cls(
+            method.name,
+            encode or method.encode,
+            method.causal_lm,
+            method.context.batch_size,
+            method.context.seed,
+        )
 
 
 @dataclass
@@ -76,4 +93,5 @@ class Suite(ABC):
         return True
 
 
-SUITES: Registry[Suite] = Registry("suite", entry_point_group="sempa_bench.suites")
+# Built-in suites are declared (lazily, as "module:object" strings) in the `suites` package.
+SUITES: Registry[Suite] = Registry("suite", Suite, entry_point_group="sempa_bench.suites", builtins="suites")

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import ModelError
-from bench.settings import cache_dir
+from bench.core.errors import ModelError
+from bench.core.settings import cache_dir
 
 DEFAULT_MODEL = "smollm2-135m"
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from rich.markup import escape
 
-from bench.ablation import (
+from bench.ablation.report import best_config, write_report
+from bench.ablation.study import (
     AblationRequest,
     describe_trial,
     enqueue_defaults,
@@ -21,13 +22,12 @@ from bench.ablation import (
     wait_workers,
     work,
 )
-from bench.ablation_report import best_config, write_report
-from bench.config import build_config
-from bench.models import resolve_model
-from bench.progress import console
-from bench.runner import ModelProvider, RunRequest
-from bench.runner import run as run_suites
-from bench.trial import TrialObjective
+from bench.ablation.trial import TrialObjective
+from bench.app.runner import ModelProvider, RunRequest
+from bench.app.runner import run as run_suites
+from bench.core.config import build_config
+from bench.core.models import resolve_model
+from bench.core.progress import console
 
 
 def run_ablation(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import DataError
+from bench.core.errors import DataError
 
 
 @dataclass

@@ -10,16 +10,14 @@ from typing import Any
 
 from rich.markup import escape
 
-import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
-import suites as _builtin_suites  # noqa: F401  (registers the built-in suites)
-from bench.errors import BenchError
-from bench.memo import EmbeddingMemo
-from bench.models import LoadedModel, ModelSpec, default_device, load_model, resolve_model
-from bench.progress import console
-from bench.provenance import environment, file_checksums, peak_memory_mb
-from bench.store import ResultKey, ResultStore
-from methods.base import METHODS, Method, RunContext, seed_everything
-from suites.base import SUITES, Evaluand, Suite
+from bench.app.store import ResultKey, ResultStore
+from bench.core.errors import BenchError
+from bench.core.memo import EmbeddingMemo
+from bench.core.method import METHODS, Method, RunContext, seed_everything
+from bench.core.models import LoadedModel, ModelSpec, default_device, load_model, resolve_model
+from bench.core.progress import console
+from bench.core.provenance import environment, file_checksums, peak_memory_mb
+from bench.core.suite import SUITES, Evaluand, Suite
 
 
 @dataclass
@@ -145,7 +143,7 @@ def run(request: RunRequest, provider: ModelProvider | None = None) -> list[Resu
         seed_everything(request.seed)
         method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
         memo = EmbeddingMemo(method.encode)
-        evaluand = Evaluand(method, memo)
+        evaluand = Evaluand.of(method, memo)
         prepared = False
         overwrite = request.overwrite or (request.retrain and cls.trains)
         try:
@@ -174,7 +172,9 @@ def run(request: RunRequest, provider: ModelProvider | None = None) -> list[Resu
                     if not prepared:
                         method.prepare()
                         prepared = True
-                    record = _evaluate(method, scored, evaluand, suite, task, limit, request, provider, env)
+                    record = _evaluate(
+                        method, scored, evaluand, memo, suite, task, limit, request, provider, env
+                    )
                     path = store.write(key, record)
                     computed.add(key)
                     console.print(
@@ -198,6 +198,7 @@ def _evaluate(
     method: Method,
     scored: ScoredModel,
     evaluand: Evaluand,
+    memo: EmbeddingMemo,
     suite: Suite,
     task: str,
     limit: int | None,
@@ -205,7 +206,6 @@ def _evaluate(
     provider: ModelProvider,
     env: dict[str, Any],
 ) -> dict[str, Any]:
-    memo: EmbeddingMemo = evaluand.encode  # type: ignore[assignment]
     encoded_before, seconds_before = memo.encoded, memo.seconds
     started = _now()
     start = time.perf_counter()

@@ -28,7 +28,7 @@ PACKAGES = (
     "optuna",
     "gguf",
 )
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def package_versions() -> dict[str, str | None]:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from bench.ablation import AblationRequest, trial_counts
-from bench.atomic import atomic_write_text
-from bench.config import build_config
-from bench.progress import console
+from bench.ablation.study import AblationRequest, trial_counts
+from bench.core.atomic import atomic_write_text
+from bench.core.config import build_config
+from bench.core.progress import console
 
 DEV = "STS-B dev"
 
