@@ -7,10 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.core.errors import BenchError
 from bench.core.settings import DEFAULT_RESULTS_DIR
+
+if TYPE_CHECKING:
+    from bench.core.options import RuntimeOptions
 
 
 def _csv(value: str) -> list[str]:
@@ -200,29 +203,36 @@ def _refresh_table_files(out: Path, run_records: list) -> None:
     _emit_tables(out, stored, show=False)
 
 
-def cmd_run(args: argparse.Namespace) -> None:
-    from bench.app.runner import RunRequest, run
-    from bench.app.store import ResultStore
+def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
+    """The run-wide options of ``run`` and ``ablate``, validated once."""
     from bench.core.models import DEFAULT_MODEL
+    from bench.core.options import RuntimeOptions
     from bench.core.settings import data_dir
 
-    if args.limit is not None and args.limit < 0:
-        raise BenchError(f"--limit must be a number of examples (0: all), got {args.limit}")
-    if args.batch_size < 1:
-        raise BenchError(f"--batch-size must be positive, got {args.batch_size}")
-    request = RunRequest(
-        methods=args.methods,
-        suites=args.suite,
+    return RuntimeOptions(
         model=args.model or DEFAULT_MODEL,
         data_dir=data_dir(args.data_dir),
         out=args.out,
-        tasks=args.tasks,
-        limit=args.limit,
-        seed=args.seed,
-        overwrite=args.overwrite,
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
+        seed=args.seed,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from bench.app.runner import RunRequest, run
+    from bench.app.store import ResultStore
+
+    if args.limit is not None and args.limit < 0:
+        raise BenchError(f"--limit must be a number of examples (0: all), got {args.limit}")
+    request = RunRequest(
+        methods=args.methods,
+        suites=args.suite,
+        options=runtime_options(args),
+        tasks=args.tasks,
+        limit=args.limit,
+        overwrite=args.overwrite,
         overrides=_overrides(args.settings, args.methods),
         retrain=args.retrain,
         train_samples=args.train_samples,
@@ -239,8 +249,6 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     from bench.ablation.space import load_space_file, parse_params
     from bench.ablation.study import AblationRequest
     from bench.core.method import METHODS
-    from bench.core.models import DEFAULT_MODEL
-    from bench.core.settings import data_dir
 
     cls = METHODS.get(args.method)
     if args.space and args.params:
@@ -269,20 +277,14 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         method=args.method,
         study=args.study,
         space=space,
-        model=args.model or DEFAULT_MODEL,
-        data_dir=data_dir(args.data_dir),
-        out=args.out,
+        options=runtime_options(args),
         trials=args.trials,
         sampler=args.sampler,
         pruner=args.pruner or ("none" if args.sampler == "grid" else "median"),
         storage=args.storage,
         workers=args.workers,
-        seed=args.seed,
         fixed=fixed,
         dev_pairs=dev_pairs,
-        device=args.device,
-        dtype=args.dtype,
-        batch_size=args.batch_size,
         heartbeat=args.heartbeat,
     )
     outcome = run_ablation(request, args.argv, args.worker_only, evaluate, args.eval_limit)

@@ -23,6 +23,7 @@ os.environ.setdefault("BENCH_NO_PROGRESS", "1")
 
 from bench.core.method import METHODS, RunContext  # noqa: E402
 from bench.core.models import load_model, resolve_model  # noqa: E402
+from bench.core.options import RuntimeOptions
 from bench.core.settings import data_dir  # noqa: E402
 from bench.core.sts_data import read_stsb  # noqa: E402
 
@@ -58,7 +59,7 @@ def main() -> None:
 
     loaded = load_model(resolve_model(args.model))
     method = METHODS.get("prompteol").from_overrides(
-        {}, RunContext(load_model=lambda: loaded, show_progress=False)
+        {}, RunContext(options=RuntimeOptions(show_progress=False), load_model=lambda: loaded)
     )
     sentences = distinct_sentences(args.n)
     prompts = [method.render(s)[0] for s in sentences]

@@ -18,6 +18,7 @@ from bench.core.atomic import atomic_write_text
 from bench.core.dev_score import spearman_of_cosines
 from bench.core.method import RunContext
 from bench.core.models import LoadedModel
+from bench.core.options import RuntimeOptions
 from bench.core.sts_data import read_stsb
 from methods.icl import PromptEOLICL, icl_candidates
 
@@ -28,7 +29,9 @@ def rank_demonstrations(
     """STS-B dev Spearman of every candidate demonstration, best first."""
     dev = read_stsb(data_dir, "dev")
     dev = dev.head(pairs) if pairs else dev
-    context = RunContext(load_model=load_model, data_dir=data_dir, show_progress=False)
+    context = RunContext(
+        options=RuntimeOptions(data_dir=data_dir, show_progress=False), load_model=load_model
+    )
     rows = []
     for sentence, word in icl_candidates():
         method = PromptEOLICL.from_overrides({"demo_sentence": sentence, "demo_word": word}, context)

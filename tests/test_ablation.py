@@ -16,6 +16,7 @@ import pytest
 from bench.ablation.space import load_space_file, parse_params
 from bench.cli import main
 from bench.core.errors import BenchError
+from bench.core.options import RuntimeOptions
 from methods.configs import PromptConfig, SempaConfig
 
 POSTGRES_URL = os.environ.get("BENCH_TEST_POSTGRES_URL")
@@ -185,8 +186,8 @@ def test_trainer_hook_sees_every_dev_score_and_a_pruned_trial_leaves_the_model_c
         if step == 2:
             raise optuna.TrialPruned("test")
 
-    context = RunContext(load_model=lambda: loaded, data_dir=tiny_nli_data, show_progress=False,
-                         on_dev_score=stop_at_two)  # fmt: skip
+    options = RuntimeOptions(data_dir=tiny_nli_data, show_progress=False)
+    context = RunContext(load_model=lambda: loaded, options=options, on_dev_score=stop_at_two)
     overrides = {"grad_accum": 1, "eval_every": 1, "train_batch_size": 4, "heldout": 4}
     method = METHODS.get("sempa").from_overrides(overrides, context)
     with pytest.raises(optuna.TrialPruned):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.core.errors import DataError
+from bench.core.options import RuntimeOptions
 from suites import gen_data
 from suites.gen import GEN_TASKS, render_task, stock_tasks_dir, task_manager
 from tests.conftest import SHARED_DATA
@@ -195,15 +196,17 @@ def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
     from bench.app.tables import build_tables, write_table
 
     request = RunRequest(
+        options=RuntimeOptions(
+            model=str(tiny_model_dir),
+            data_dir=SHARED_DATA,
+            out=tmp_path / "out",
+            device="cpu",
+            show_progress=False,
+        ),
         methods=["prompteol", "mean", "sbert"],
         suites=["gen"],
-        model=str(tiny_model_dir),
-        data_dir=SHARED_DATA,
-        out=tmp_path / "out",
         tasks=["arc_easy", "boolq"],
         limit=3,
-        device="cpu",
-        show_progress=False,
     )
     keys = run(request)
     store = ResultStore(tmp_path / "out")

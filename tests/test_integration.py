@@ -9,6 +9,7 @@ import pytest
 from bench.app.runner import RunRequest, run
 from bench.app.store import ResultStore
 from bench.core.models import resolve_model, sha256_file
+from bench.core.options import RuntimeOptions
 from tests.conftest import SHARED_DATA
 
 pytestmark = [
@@ -28,14 +29,11 @@ def test_smollm2_promptEOL_beats_mean_pooling_on_stsb_slice(tmp_path):
     )
     assert spec.weights_sha256 == sha256_file(gguf)
     request = RunRequest(
+        options=RuntimeOptions(model="smollm2-135m", data_dir=SHARED_DATA, out=tmp_path, show_progress=False),
         methods=["prompteol", "mean"],
         suites=["sts"],
-        model="smollm2-135m",
-        data_dir=SHARED_DATA,
-        out=tmp_path,
         tasks=["STSBenchmark"],
         limit=150,
-        show_progress=False,
     )
     keys = run(request)
     store = ResultStore(tmp_path)
@@ -53,7 +51,9 @@ def test_smollm2_sempa_trains_through_the_chat_template(tmp_path, monkeypatch):
     from bench.core.models import load_model
 
     loaded = load_model(resolve_model("smollm2-135m"), device="cpu")
-    context = RunContext(load_model=lambda: loaded, data_dir=SHARED_DATA, show_progress=False)
+    context = RunContext(
+        options=RuntimeOptions(data_dir=SHARED_DATA, show_progress=False), load_model=lambda: loaded
+    )
     overrides = {"train_samples": 32, "train_batch_size": 8, "grad_accum": 1, "heldout": 8, "dev_pairs": 20,
                  "learning_rate": 1e-3, "eval_every": 2}  # fmt: skip
     method = METHODS.get("sempa").from_overrides(overrides, context)

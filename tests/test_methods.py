@@ -8,13 +8,14 @@ import pytest
 from bench.core.config import build_config, config_hash
 from bench.core.errors import BenchError
 from bench.core.method import METHODS, RunContext
+from bench.core.options import RuntimeOptions
 from methods.configs import KE_TEMPLATE, PRETCOT_TEMPLATE, PROMPTEOL_TEMPLATE, PromptConfig
 from methods.prompting import prompteol_preprocess
 
 
 def _method(name, loaded, **overrides):
     return METHODS.get(name).from_overrides(
-        overrides, RunContext(load_model=lambda: loaded, show_progress=False)
+        overrides, RunContext(options=RuntimeOptions(show_progress=False), load_model=lambda: loaded)
     )
 
 

@@ -10,13 +10,16 @@ from bench.core.engine import decoder_of
 from bench.core.errors import ModelError
 from bench.core.interventions import decoder_layers
 from bench.core.method import METHODS, RunContext
+from bench.core.options import RuntimeOptions
 from tests.conftest import CORPUS
 
 SENTENCES = CORPUS[:5]
 
 
 def _method(name, loaded, batch_size=4, **overrides):
-    context = RunContext(load_model=lambda: loaded, batch_size=batch_size, show_progress=False)
+    context = RunContext(
+        options=RuntimeOptions(batch_size=batch_size, show_progress=False), load_model=lambda: loaded
+    )
     return METHODS.get(name).from_overrides(overrides, context)
 
 

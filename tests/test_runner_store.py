@@ -10,16 +10,14 @@ from bench.app.runner import RunRequest, run
 from bench.app.store import ResultStore
 from bench.app.tables import build_tables, to_latex, to_markdown
 from bench.core.atomic import atomic_write_text
+from bench.core.options import RuntimeOptions
 
 
-def _request(model_dir, data, out, **kw):
+def _request(model_dir, data, out, seed=0, **kw):
     return RunRequest(
+        options=RuntimeOptions(model=str(model_dir), data_dir=data, out=out, seed=seed, show_progress=False),
         methods=kw.pop("methods", ["prompteol", "mean"]),
         suites=["sts"],
-        model=str(model_dir),
-        data_dir=data,
-        out=out,
-        show_progress=False,
         **kw,
     )
 

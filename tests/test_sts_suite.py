@@ -7,6 +7,7 @@ import pytest
 from bench.core.dev_score import spearman_of_cosines as direct_spearman
 from bench.core.memo import EmbeddingMemo
 from bench.core.method import METHODS, RunContext
+from bench.core.options import RuntimeOptions
 from bench.core.suite import SUITES, Evaluand
 from suites.sts import STS_TASKS
 
@@ -14,7 +15,7 @@ from suites.sts import STS_TASKS
 @pytest.fixture()
 def evaluand(tiny_loaded):
     method = METHODS.get("prompteol").from_overrides(
-        {}, RunContext(load_model=lambda: tiny_loaded, show_progress=False)
+        {}, RunContext(options=RuntimeOptions(show_progress=False), load_model=lambda: tiny_loaded)
     )
     return Evaluand.of(method, EmbeddingMemo(method.encode))
 

@@ -11,6 +11,7 @@ import torch
 from bench.core.errors import BenchError
 from bench.core.method import METHODS, RunContext
 from bench.core.models import load_model, resolve_model
+from bench.core.options import RuntimeOptions
 from bench.core.sequences import ChatFormatter, response_logprobs
 from bench.training.nli import Ranked, load_nli
 from bench.training.objectives import Objective, PreferenceObjective, StepOutput, pairwise_dpo, plackett_luce
@@ -122,10 +123,8 @@ def test_nan_loss_stops_with_the_step_number(fresh_model, tmp_path):
 
 def _method(name, data_dir, seed=0, retrain=False, **overrides):
     context = RunContext(
+        options=RuntimeOptions(data_dir=data_dir, seed=seed, show_progress=False),
         load_model=lambda: load_model(resolve_model(str(_method.model_dir)), device="cpu"),
-        data_dir=data_dir,
-        seed=seed,
-        show_progress=False,
         retrain=retrain,
     )
     return METHODS.get(name).from_overrides({**TINY_TRAINING, **overrides}, context)
@@ -182,7 +181,9 @@ def test_cache_key_follows_config_data_and_seed(tiny_model_dir, tiny_nli_data, c
 
 def test_release_restores_the_shared_model(tiny_model_dir, tiny_nli_data, cache_env):
     loaded = load_model(resolve_model(str(tiny_model_dir)), device="cpu")
-    context = RunContext(load_model=lambda: loaded, data_dir=tiny_nli_data, show_progress=False)
+    context = RunContext(
+        options=RuntimeOptions(data_dir=tiny_nli_data, show_progress=False), load_model=lambda: loaded
+    )
     prompteol = METHODS.get("prompteol").from_overrides({}, context)
     before = prompteol.encode(SENTENCES)
     sempa = METHODS.get("sempa").from_overrides(TINY_TRAINING, context)
@@ -225,10 +226,11 @@ def test_runner_trains_records_and_leaves_other_methods_unchanged(
     from bench.app.store import ResultStore
 
     def request(methods, out):
+        options = RuntimeOptions(model=str(tiny_model_dir), data_dir=tiny_nli_data, out=out, device="cpu",
+                                 show_progress=False)  # fmt: skip
         return RunRequest(
-            methods=methods, suites=["sts-dev"], model=str(tiny_model_dir), data_dir=tiny_nli_data,
-            out=out, device="cpu", show_progress=False, train_samples=12 if "sempa" in methods else None,
-            overrides={"sempa": dict(TINY_TRAINING)},
+            methods=methods, suites=["sts-dev"], options=options, overrides={"sempa": dict(TINY_TRAINING)},
+            train_samples=12 if "sempa" in methods else None,
         )  # fmt: skip
 
     keys = run(request(["sempa", "prompteol"], tmp_path / "a"))

@@ -46,7 +46,8 @@ def run_ablation(
     if not worker_only:
         enqueue_defaults(study, request, cls.Config)
         console.print(f"study {request.study!r} ({request.sampler}, {n_trials} trials) in {storage_spec}")
-    provider = ModelProvider(resolve_model(request.model), request.device, request.dtype)
+    options = request.options
+    provider = ModelProvider(resolve_model(options.model), options.device, options.dtype)
     objective = TrialObjective(request, cls, provider)
     extra = [] if worker_only else spawn_workers(list(argv), storage_spec, request.workers - 1)
 
@@ -94,10 +95,8 @@ def _evaluate_on_test(
         console.rule(f"{request.method}[{tag}] on {', '.join(suites)} (test splits, scored once)")
         keys += run_suites(
             RunRequest(
-                methods=[request.method], suites=list(suites), model=request.model,
-                data_dir=request.data_dir, out=request.out, limit=limit, seed=request.seed,
-                device=request.device, dtype=request.dtype, batch_size=request.batch_size,
-                overrides={request.method: overrides}, show_progress=request.show_progress,
+                methods=[request.method], suites=list(suites), options=request.options, limit=limit,
+                overrides={request.method: overrides},
                 labels={request.method: f"{request.method}[{tag}]"},
             ),
             provider,

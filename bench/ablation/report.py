@@ -144,10 +144,11 @@ def write_report(study: Any, request: AblationRequest, config_cls: type) -> list
     atomic_write_text(paths[1], json.dumps(best, indent=2, default=str) + "\n")
     counts = trial_counts(study)
     tally = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
-    caption = f"{request.method} on {request.model}: top completed trials of study {request.study} ({tally})"
+    model = request.options.model
+    caption = f"{request.method} on {model}: top completed trials of study {request.study} ({tally})"
     paths += _write_table(top_trials(study), folder / "top_trials", caption)
     for name, frame in one_factor(study, request, config_cls).items():
-        caption = f"{request.method} on {request.model}: one-factor ablation of {name} (others at default)"
+        caption = f"{request.method} on {model}: one-factor ablation of {name} (others at default)"
         paths += _write_table(frame, folder / f"ablation_{name}", caption)
     paths += plots(study, folder)
     return paths

@@ -22,6 +22,7 @@ from typing import Any
 from bench.ablation.space import SearchSpace
 from bench.core.config import build_config
 from bench.core.errors import BenchError
+from bench.core.options import RuntimeOptions
 from bench.core.progress import console
 
 ABLATIONS_DIR = "ablations"
@@ -35,34 +36,27 @@ class AblationRequest:
     method: str
     study: str
     space: SearchSpace
-    model: str
-    data_dir: Path
-    out: Path
+    options: RuntimeOptions
     trials: int | None = None  # total trials in the study (grid: the grid's size when None)
     sampler: str = "tpe"
     pruner: str = "median"
     storage: str | None = None
     workers: int = 1
-    seed: int = 0
     fixed: dict[str, Any] = field(default_factory=dict)  # --set / --train-samples: every trial uses them
     dev_pairs: int | None = None  # training-free methods: STS-B dev pairs scored (None: all)
-    device: str | None = None
-    dtype: str | None = None
-    batch_size: int = 16
     heartbeat: int = 60  # seconds between RDB heartbeats; a silent trial fails after 2x, then is retried
     max_retry: int = 2
-    show_progress: bool = True
 
     @property
     def folder(self) -> Path:
-        return self.out / ABLATIONS_DIR / self.study
+        return self.options.out / ABLATIONS_DIR / self.study
 
 
 def resolve_storage(request: AblationRequest) -> str:
     """The storage URL or journal path all workers share (defaults under ``results/ablations/``)."""
     if request.storage:
         return request.storage
-    root = request.out / ABLATIONS_DIR
+    root = request.options.out / ABLATIONS_DIR
     root.mkdir(parents=True, exist_ok=True)
     if request.workers > 1:
         return f"journal:{root / (request.study + '.journal')}"
@@ -147,10 +141,10 @@ def study_signature(request: AblationRequest) -> dict[str, Any]:
     """What makes two runs the same study; a resumed study must match it."""
     return {
         "method": request.method,
-        "model": request.model,
+        "model": request.options.model,
         "space": {p.name: p.describe() for p in request.space.params},
         "fixed": {k: str(v) for k, v in sorted(request.fixed.items())},
-        "seed": request.seed,
+        "seed": request.options.seed,
         "sampler": request.sampler,
         "dev_pairs": request.dev_pairs,
     }
@@ -184,7 +178,7 @@ def validate(request: AblationRequest) -> type:
         request.space.grid()
     from bench.core.sts_data import read_stsb
 
-    read_stsb(request.data_dir, "dev")  # the objective's data: fail now, not in trial 0
+    read_stsb(request.options.data_dir, "dev")  # the objective's data: fail now, not in trial 0
     return cls
 
 
@@ -196,7 +190,7 @@ def open_study(request: AblationRequest, storage: Any, create: bool) -> Any:
     study = optuna.create_study(
         study_name=request.study,
         storage=storage,
-        sampler=make_sampler(request.sampler, request.space, request.seed),
+        sampler=make_sampler(request.sampler, request.space, request.options.seed),
         pruner=make_pruner(request.pruner),
         direction="maximize",
         load_if_exists=True,

@@ -48,17 +48,10 @@ class TrialObjective:
 
     def _context(self, on_dev_score=None) -> RunContext:
         r = self.request
-        return RunContext(
-            load_model=self.load_model,
-            data_dir=r.data_dir,
-            seed=r.seed,
-            batch_size=r.batch_size,
-            show_progress=r.show_progress,
-            on_dev_score=on_dev_score,
-        )
+        return RunContext(load_model=self.load_model, options=r.options, on_dev_score=on_dev_score)
 
     def _trained(self, trial: Any, overrides: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-        seed_everything(self.request.seed)
+        seed_everything(self.request.options.seed)
         method = self.method_cls.from_overrides(overrides, self._context(pruning_reporter(trial)))
         try:
             method.prepare()
@@ -85,11 +78,10 @@ class TrialObjective:
 
         r = self.request
         request = RunRequest(
-            methods=[r.method], suites=["sts-dev"], model=r.model, data_dir=r.data_dir, out=r.out,
-            limit=r.dev_pairs or 0, seed=r.seed, device=r.device, dtype=r.dtype, batch_size=r.batch_size,
-            overrides={r.method: overrides}, show_progress=r.show_progress,
+            methods=[r.method], suites=["sts-dev"], options=r.options, limit=r.dev_pairs or 0,
+            overrides={r.method: overrides},
         )  # fmt: skip
         (key,) = run(request, self.load_model)
-        record = ResultStore(r.out).read(key)
+        record = ResultStore(r.options.out).read(key)
         info = {"label": record["method"]["label"], "config_hash": key.config_hash, "result": str(key)}
         return float(record["main_score"]), info

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -15,6 +14,7 @@ from bench.core.errors import BenchError
 from bench.core.memo import EmbeddingMemo
 from bench.core.method import METHODS, Method, RunContext, seed_everything
 from bench.core.models import LoadedModel, ModelSpec, default_device, load_model, resolve_model
+from bench.core.options import RuntimeOptions
 from bench.core.progress import console
 from bench.core.provenance import environment, file_checksums, peak_memory_mb
 from bench.core.suite import SUITES, Evaluand, Suite
@@ -24,18 +24,11 @@ from bench.core.suite import SUITES, Evaluand, Suite
 class RunRequest:
     methods: list[str]
     suites: list[str]
-    model: str
-    data_dir: Path
-    out: Path
+    options: RuntimeOptions
     tasks: list[str] | None = None
     limit: int | None = None  # None: each suite's default (all, or a per-task CPU default); 0: all
-    seed: int = 0
     overwrite: bool = False
-    device: str | None = None
-    dtype: str | None = None
-    batch_size: int = 16
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> field -> value
-    show_progress: bool = True
     retrain: bool = False  # retrain adapters (and recompute results) of trained methods
     train_samples: int | None = None  # cap on training examples, for every trained method in the run
     labels: dict[str, str] = field(default_factory=dict)  # method -> row label (e.g. "sempa[best]")
@@ -121,26 +114,19 @@ def scored_model(method: Method, suite: Suite) -> ScoredModel | None:
 
 def run(request: RunRequest, provider: ModelProvider | None = None) -> list[ResultKey]:
     """Execute the request; returns the keys of all results it covers (computed or reused).
-    ``provider``: an already loaded model of ``request.model`` to reuse (e.g. across ablation trials)."""
+    ``provider``: an already loaded model of the requested model to reuse (e.g. across ablation trials)."""
     method_classes, suite_objects = validate(request)
-    spec = provider.spec if provider is not None else resolve_model(request.model)
-    provider = provider or ModelProvider(spec, request.device, request.dtype)
-    store = ResultStore(request.out)
+    spec = provider.spec if provider is not None else resolve_model(request.options.model)
+    provider = provider or ModelProvider(spec, request.options.device, request.options.dtype)
+    store = ResultStore(request.options.out)
     store.remove_stale_temp_files()
-    context = RunContext(
-        load_model=provider,
-        data_dir=request.data_dir,
-        seed=request.seed,
-        batch_size=request.batch_size,
-        show_progress=request.show_progress,
-        retrain=request.retrain,
-    )
+    context = RunContext(load_model=provider, options=request.options, retrain=request.retrain)
     env = environment()
-    device = request.device or default_device()
+    device = request.options.device or default_device()
     keys: list[ResultKey] = []
     computed: set[ResultKey] = set()  # this run's results (a shared one is computed once)
     for cls in method_classes:
-        seed_everything(request.seed)
+        seed_everything(request.options.seed)
         method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
         memo = EmbeddingMemo(method.encode)
         evaluand = Evaluand.of(method, memo)
@@ -209,7 +195,8 @@ def _evaluate(
     encoded_before, seconds_before = memo.encoded, memo.seconds
     started = _now()
     start = time.perf_counter()
-    outcome = suite.evaluate(evaluand, task, request.data_dir, limit)
+    options = request.options
+    outcome = suite.evaluate(evaluand, task, options.data_dir, limit)
     elapsed = time.perf_counter() - start
     encoded = memo.encoded - encoded_before
     encode_seconds = memo.seconds - seconds_before
@@ -248,10 +235,10 @@ def _evaluate(
         "main_metric": outcome.main_metric,
         "main_score": outcome.main_score,
         "scores": outcome.scores,
-        "seed": request.seed,
+        "seed": request.options.seed,
         "data": {
-            "data_dir": str(request.data_dir),
-            "files": file_checksums(suite.data_files(task, request.data_dir), request.data_dir),
+            "data_dir": str(options.data_dir),
+            "files": file_checksums(suite.data_files(task, options.data_dir), options.data_dir),
         },
         "timing": {
             "started": started,
@@ -264,6 +251,6 @@ def _evaluate(
         },
         **outcome.details,
         "peak_memory": peak_memory_mb(),
-        "runtime": {"batch_size": request.batch_size, "device": request.device, "dtype": request.dtype},
+        "runtime": {"batch_size": options.batch_size, "device": options.device, "dtype": options.dtype},
         "environment": env,
     }

@@ -13,23 +13,36 @@ import numpy as np
 
 from bench.core.config import MethodConfig, build_config, config_hash
 from bench.core.models import LoadedModel
+from bench.core.options import RuntimeOptions
 from bench.core.registry import Registry
 
 
 @dataclass
 class RunContext:
-    """What a method may use: the (lazily loaded) model, data and cache folders, seed, options."""
+    """What a method may use: the (lazily loaded) model and the run's options."""
 
     load_model: Callable[[], LoadedModel]
-    data_dir: Path | None = None
-    seed: int = 0
-    batch_size: int = 16
-    show_progress: bool = True
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
     retrain: bool = False  # trained methods: ignore a cached adapter
     # trained methods: called with (optimizer step, STS-B dev score) after each dev evaluation during
     # training; may raise to stop training (an Optuna pruner does)
     on_dev_score: Callable[[int, float], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path | None:
+        return self.options.data_dir
+
+    @property
+    def seed(self) -> int:
+        return self.options.seed
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @property
+    def show_progress(self) -> bool:
+        return self.options.show_progress
 
 
 ConfigT = TypeVar("ConfigT", bound=MethodConfig)
