@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from bench.core.errors import ModelError
+from bench.core.hashing import sha256_file
 from bench.core.method import Method, RunContext
-from bench.core.models import sha256_file
 from bench.core.progress import progress_enabled
 from methods.configs import SBERTConfig
 

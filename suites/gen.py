@@ -13,8 +13,6 @@ with the LoRA adapter merged into a copy of the weights for speed (the method's 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any
 import yaml
 
 from bench.core.errors import BenchError
+from bench.core.hashing import json_digest
 from bench.core.lora_merge import is_peft_model, merged_for_inference
 from bench.core.settings import cache_dir
 from bench.core.suite import Evaluand, Suite, TaskOutcome
@@ -121,7 +120,7 @@ def render_task(task: GenTask, data_dir: Path, root: Path | None = None) -> Path
             documents[path.name] = yaml.safe_dump(_local_config(path, subject_files), sort_keys=False)
     else:
         documents[f"{task.name}.yaml"] = yaml.safe_dump(_local_config(stock, files), sort_keys=False)
-    digest = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:16]
+    digest = json_digest(documents)
     folder = root / "tasks" / f"{task.name}-{digest}"
     if not (folder / ".complete").is_file():
         from bench.core.atomic import atomic_write_text
@@ -140,7 +139,7 @@ def task_manager(folder: Path):
 
 def config_hash(configs: dict[str, Any]) -> str:
     """Hash of the fully resolved task configurations lm-eval ran (functions by name)."""
-    return hashlib.sha256(json.dumps(configs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_digest(configs)
 
 
 def parse_results(task: GenTask, results: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bz2
 import csv
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 from bench.core.atomic import atomic_write_text
 from bench.core.errors import DataError
+from bench.core.hashing import json_digest
 from bench.core.provenance import file_checksums
 
 Docs = dict[str, list[dict[str, Any]]]
@@ -268,8 +268,7 @@ class LocalData:
     def materialise(self, data_dir: Path, cache: Path) -> dict[str, Path]:
         """Convert (once; cached by source checksums) and return ``{split: jsonl path}``."""
         sources = self.sources(data_dir)
-        digest = hashlib.sha256(json.dumps(file_checksums(sources, data_dir)).encode()).hexdigest()
-        folder = cache / self.folder.replace("/", "_") / digest[:16]
+        folder = cache / self.folder.replace("/", "_") / json_digest(file_checksums(sources, data_dir))
         index = folder / "splits.json"
         if index.is_file():
             return {split: folder / name for split, name in json.loads(index.read_text()).items()}

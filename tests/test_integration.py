@@ -8,7 +8,8 @@ import pytest
 
 from bench.app.runner import RunRequest, run
 from bench.app.store import ResultStore
-from bench.core.models import resolve_model, sha256_file
+from bench.core.hashing import sha256_file
+from bench.core.models import resolve_model
 from bench.core.options import RuntimeOptions
 from tests.conftest import SHARED_DATA
 

@@ -23,6 +23,7 @@ from bench.ablation.space import SearchSpace
 from bench.core.config import build_config
 from bench.core.errors import BenchError
 from bench.core.options import RuntimeOptions
+from bench.core.processes import pid_alive
 from bench.core.progress import console
 
 ABLATIONS_DIR = "ablations"
@@ -231,7 +232,7 @@ def recover_dead_workers(study: Any, storage: Any, max_retry: int) -> int:
     recovered = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get("worker") or {}
-        if worker.get("host") != host or _alive(int(worker.get("pid", -1))):
+        if worker.get("host") != host or pid_alive(int(worker.get("pid", -1))):
             continue
         try:
             if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
@@ -241,18 +242,6 @@ def recover_dead_workers(study: Any, storage: Any, max_retry: int) -> int:
         _retry_callback(max_retry)(study, study.trials[trial.number])
         recovered += 1
     return recovered
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def fail_stale(study: Any, storage: Any, max_retry: int) -> None:

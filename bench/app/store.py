@@ -7,7 +7,6 @@ its result is complete, so an interrupted run leaves nothing partial and the nex
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 
 from bench.core.atomic import atomic_write_json
 from bench.core.errors import BenchError
+from bench.core.processes import pid_alive
 
 SCHEMA_VERSION = 1
 
@@ -26,13 +26,7 @@ def _writer_alive(temp: Path) -> bool:
     match = re.search(r"\.(\d+)-[^.]*\.tmp$", temp.name)
     if not match:
         return False
-    try:
-        os.kill(int(match.group(1)), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(int(match.group(1)))
 
 
 @dataclass(frozen=True)

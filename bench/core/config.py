@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import typing
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from bench.core.errors import BenchError
+from bench.core.hashing import json_digest
 
 C = TypeVar("C")
 
@@ -48,8 +47,7 @@ def _type_name(tp: Any) -> str:
 
 def config_hash(method: str, config: MethodConfig) -> str:
     """A stable short hash of (method name, config), used in result and cache paths."""
-    payload = json.dumps({"method": method, "config": config.to_dict()}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:10]
+    return json_digest({"method": method, "config": config.to_dict()}, length=10)
 
 
 def coerce(value: Any, tp: Any, field: str) -> Any:

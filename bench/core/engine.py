@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from bench.core.padding import pad_rows
 from bench.core.progress import progress_bar
 
 Pooling = Literal["last", "mean"]
@@ -89,13 +90,7 @@ class EmbeddingEngine:
 
     def make_batch(self, items: list[EncodeItem], prefix_len: int = 0) -> Batch:
         """Left-pad ``items``; with ``prefix_len`` > 0 they are suffixes after a cached shared prefix."""
-        width = max(len(item.input_ids) for item in items)
-        ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
-        for row, item in enumerate(items):
-            n = len(item.input_ids)
-            ids[row, width - n :] = torch.tensor(item.input_ids, dtype=torch.long)
-            mask[row, width - n :] = 1
+        ids, mask = pad_rows([item.input_ids for item in items], self.pad_token_id, side="left")
         # positions count real tokens only, so a padded row sees the positions it would see alone
         positions = prefix_len + (mask.cumsum(-1) - 1).clamp(min=0)
         if prefix_len:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.errors import ModelError
+from bench.core.hashing import sha256_file
 from bench.core.settings import cache_dir
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -74,14 +75,6 @@ class ModelSpec:
         """A filesystem-safe name for result folders."""
         base = self.name if self.kind in ("embedded", "hub") else Path(self.name).name
         return base.replace("/", "__").replace(":", "_")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _package_folder(package: str) -> Path | None:

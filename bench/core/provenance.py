@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import platform
 import resource
 import subprocess
@@ -12,6 +11,8 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from bench.core.hashing import sha256_file
 
 PACKAGES = (
     "sempa-bench",
@@ -70,11 +71,8 @@ def environment() -> dict[str, Any]:
 
 @lru_cache(maxsize=256)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    """Cached by (path, size, mtime): a data file is hashed once per process unless it changes."""
+    return sha256_file(path)
 
 
 def file_checksums(files: list[Path], root: Path | None = None) -> list[dict[str, str]]:

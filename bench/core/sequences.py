@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from bench.core.engine import cache_argument, decoder_of, full_attention, returned_cache
+from bench.core.padding import pad_rows
 
 
 @dataclass(frozen=True)
@@ -92,15 +93,10 @@ def _full_sequence_logprobs(
     causal_lm: Any, sequences: list[PromptResponse], pad_token_id: int
 ) -> torch.Tensor:
     device = next(causal_lm.parameters()).device
-    width = max(len(s.prompt) + len(s.response) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    scored = torch.zeros((len(sequences), width), dtype=torch.bool)  # tokens whose probability counts
+    ids, mask = pad_rows([s.prompt + s.response for s in sequences], pad_token_id, side="right")
+    scored = torch.zeros_like(mask, dtype=torch.bool)  # tokens whose probability counts
     for row, seq in enumerate(sequences):
-        n, p = len(seq.prompt) + len(seq.response), len(seq.prompt)
-        ids[row, :n] = torch.tensor(seq.prompt + seq.response)
-        mask[row, :n] = 1
-        scored[row, p:n] = True
+        scored[row, len(seq.prompt) : len(seq.prompt) + len(seq.response)] = True
     ids, mask, scored = ids.to(device), mask.to(device), scored.to(device)
     hidden = decoder_of(causal_lm)(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
     # position t predicts token t+1: keep the hidden states that predict a response token
@@ -120,22 +116,13 @@ def _shared_prompt_logprobs(
     prompts = list(dict.fromkeys(s.prompt for s in sequences))
     owner = torch.tensor([prompts.index(s.prompt) for s in sequences], device=device)
     # prompts left-padded, so every prompt's last token sits in the last column
-    p_width = max(len(p) for p in prompts)
-    p_ids = torch.full((len(prompts), p_width), pad_token_id, dtype=torch.long)
-    p_mask = torch.zeros((len(prompts), p_width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        p_ids[row, p_width - len(prompt) :] = torch.tensor(prompt)
-        p_mask[row, p_width - len(prompt) :] = 1
+    p_ids, p_mask = pad_rows(prompts, pad_token_id, side="left")
     p_ids, p_mask = p_ids.to(device), p_mask.to(device)
     p_positions = (p_mask.cumsum(-1) - 1).clamp(min=0)
     out = decoder(input_ids=p_ids, attention_mask=p_mask, position_ids=p_positions, use_cache=True)
     # responses right-padded, continuing from their prompt's cache
-    r_width = max(len(s.response) for s in sequences)
-    r_ids = torch.full((len(sequences), r_width), pad_token_id, dtype=torch.long)
-    r_mask = torch.zeros((len(sequences), r_width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        r_ids[row, : len(seq.response)] = torch.tensor(seq.response)
-        r_mask[row, : len(seq.response)] = 1
+    r_ids, r_mask = pad_rows([s.response for s in sequences], pad_token_id, side="right")
+    r_width = r_ids.shape[1]
     r_ids, r_mask = r_ids.to(device), r_mask.to(device)
     layers = [
         (layer.keys.index_select(0, owner), layer.values.index_select(0, owner))

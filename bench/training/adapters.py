@@ -7,7 +7,6 @@ read it), ``training_summary.json``, ``training_log.jsonl`` and the curve PNGs. 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.core.hashing import json_digest
 from bench.core.settings import cache_dir
 from bench.training.trainer import ADAPTER_DIR
 
@@ -26,7 +26,7 @@ def adapter_key(
 ) -> str:
     """Hash of (model weights, method config, training-data checksums, seed)."""
     payload = {"model": model, "method": method, "config": config, "data": data, "seed": seed}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_digest(payload)
 
 
 @dataclass(frozen=True)

@@ -120,11 +120,15 @@ class PreferenceObjective(Objective):
             )
         return torch.tensor([self.reference[s] for s in sequences])
 
+    def implicit_reward(self, policy: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """``beta * (log pi(y|x) - log pi_ref(y|x))`` from the two log-probabilities."""
+        return self.beta * (policy - reference)
+
     def scores(self, model: Any, sequences: list[PromptResponse]) -> torch.Tensor:
-        """``beta * (log pi(y|x) - log pi_ref(y|x))`` per sequence."""
+        """The implicit reward of each sequence under the current policy."""
         policy = response_logprobs(model, sequences, self.pad_token_id)
         reference = self._reference_of(model, sequences).to(policy.device, policy.dtype)
-        return self.beta * (policy - reference)
+        return self.implicit_reward(policy, reference)
 
     def step(self, model: Any, batch: Sequence[Ranked]) -> StepOutput:
         k = len(batch[0].responses)
@@ -164,7 +168,7 @@ class PreferenceObjective(Objective):
                                                      self.sequence(e.premise, e.responses[-1]))]  # fmt: skip
                 policy = response_logprobs(model, pairs, self.pad_token_id).view(len(chunk), 2)
                 reference = self._reference_of(model, pairs).view(len(chunk), 2).to(policy)
-                scores = self.beta * (policy - reference)
+                scores = self.implicit_reward(policy, reference)
                 totals["loss"] += sigmoid_dpo_loss(scores[:, 0], scores[:, 1]).sum().item()
                 totals["accuracy"] += preference_accuracy(scores[:, 0], scores[:, 1]) * len(chunk)
                 totals["margin"] += (scores[:, 0] - scores[:, 1]).sum().item()
