@@ -196,10 +196,9 @@ def _refresh_table_files(out: Path, run_records: list) -> None:
     """Rewrite the table files of every model a run touched from *all* its stored results (the
     combined STS + gen table needs both suites, whichever one this run computed)."""
     from bench.app.store import ResultStore
-    from bench.app.tables import model_slug
 
-    models = {model_slug(r) for r in run_records}
-    stored = [r for r in ResultStore(out).records() if model_slug(r) in models]
+    models = {r.model_slug for r in run_records}
+    stored = [r for r in ResultStore(out).records() if r.model_slug in models]
     _emit_tables(out, stored, show=False)
 
 
@@ -298,24 +297,21 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> None:
+    from bench.app.records import BASE_ROW
     from bench.app.store import ResultStore
 
     records = list(ResultStore(args.out).records())
     if args.model:
-        from bench.app.tables import model_slug
-
         wanted = {args.model, args.model.replace("/", "__")}
         records = [
-            r
-            for r in records
-            if wanted & {model_slug(r), r["model"].get("run_model"), r["model"].get("name")}
+            r for r in records if wanted & {r.model_slug, r.model.get("run_model"), r.model.get("name")}
         ]
     if args.suite:
-        records = [r for r in records if r["suite"] in args.suite]
+        records = [r for r in records if r.suite in args.suite]
     if args.methods:
-        # `base` holds the generation scores every training-free method shares
-        keep = {*args.methods, "base"}
-        records = [r for r in records if r["method"]["name"] in keep]
+        # the base row holds the generation scores every training-free method shares
+        keep = {*args.methods, BASE_ROW}
+        records = [r for r in records if r.method.name in keep]
     _emit_tables(args.out, records, args.methods)
 
 

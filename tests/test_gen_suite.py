@@ -191,6 +191,7 @@ def test_malformed_gen_data_names_the_file(tmp_path, converter, files, message):
 def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
     tiny_model_dir, tmp_path, gen_cache
 ):
+    from bench.app.records import MethodInfo, ResultRecord
     from bench.app.runner import RunRequest, run
     from bench.app.store import ResultStore
     from bench.app.tables import build_tables, write_table
@@ -214,12 +215,11 @@ def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
     records = list(store.records())
     assert len(records) == 2
     for record in records:
-        assert record["limit"] == 3 and record["n_examples"] == 3
-        assert record["lm_eval"]["n_shot"] and record["lm_eval"]["task_config_hash"]
-        assert 0 <= record["main_score"] <= 100
+        assert record.limit == 3 and record.n_examples == 3
+        assert record.details["lm_eval"]["n_shot"] and record.details["lm_eval"]["task_config_hash"]
+        assert 0 <= record.main_score <= 100
     sts = [
-        {"model": records[0]["model"], "method": {"name": m, "label": m}, "suite": "sts", "task": t,
-         "main_score": s, "limit": None}
+        ResultRecord(model=records[0].model, method=MethodInfo(m, m), suite="sts", task=t, main_score=s)
         for m, s in (("prompteol", 70.0), ("sbert", 80.0)) for t in ("STS12", "STS13")
     ]  # fmt: skip
     tables = {t.suite: t for t in build_tables(records + sts)}
@@ -238,9 +238,9 @@ def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
     from bench.app.store import ResultKey
     from bench.cli import main
 
-    slug = records[0]["model"]["slug"]
+    slug = records[0].model["slug"]
     for record in sts:
-        store.write(ResultKey(slug, record["method"]["name"], "x", record["task"]), record)
+        store.write(ResultKey(slug, record.method.name, "x", record.task), record)
     assert main(["table", "--out", str(tmp_path / "out"), "--methods", "prompteol"]) == 0
     table = pd.read_csv(tmp_path / "out" / "tables" / f"{slug}-sts+gen.csv", index_col=0)
     assert table.loc["prompteol", "Gen avg"] == pytest.approx(gen.loc["base", "Gen avg"], abs=1e-3)

@@ -39,11 +39,11 @@ def test_smollm2_promptEOL_beats_mean_pooling_on_stsb_slice(tmp_path):
     keys = run(request)
     store = ResultStore(tmp_path)
     prompteol, mean = (store.read(k) for k in keys)
-    assert prompteol["n_examples"] == mean["n_examples"] == 150
-    assert prompteol["model"]["num_parameters"] == 134_515_008
+    assert prompteol.n_examples == mean.n_examples == 150
+    assert prompteol.model["num_parameters"] == 134_515_008
     # PromptEOL's prompt is what makes a causal LM a sentence encoder; the gap is large on every model
-    assert prompteol["main_score"] > mean["main_score"] + 10
-    assert 40 < prompteol["main_score"] < 100
+    assert prompteol.main_score > mean.main_score + 10
+    assert 40 < prompteol.main_score < 100
 
 
 def test_smollm2_sempa_trains_through_the_chat_template(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bench.app.records import MethodInfo, ResultRecord
 from bench.app.runner import RunRequest, run
 from bench.app.store import ResultStore
 from bench.app.tables import build_tables, to_latex, to_markdown
@@ -25,14 +26,14 @@ def _request(model_dir, data, out, seed=0, **kw):
 def test_records_carry_provenance(tiny_model_dir, tiny_data, tmp_path, cache_env):
     keys = run(_request(tiny_model_dir, tiny_data, tmp_path / "out", tasks=["STS13"], seed=3))
     record = ResultStore(tmp_path / "out").read(keys[0])
-    assert record["method"]["config"]["template"].startswith("This sentence")
-    assert record["model"]["weights_sha256"] and record["model"]["architecture"] == "LlamaForCausalLM"
-    assert {f["path"] for f in record["data"]["files"]} >= {"sts/raw/STS13-en-test/STS.gs.FNWN.txt"}
-    assert all(len(f["sha256"]) == 64 for f in record["data"]["files"])
-    assert record["seed"] == 3
-    assert record["environment"]["packages"]["torch"] and "commit" in record["environment"]["git"]
-    assert record["timing"]["sentences_per_s"] > 0 and record["peak_memory"]["rss_mb"] > 0
-    assert record["limit"] is None and record["n_examples"] == 36
+    assert record.method.config["template"].startswith("This sentence")
+    assert record.model["weights_sha256"] and record.model["architecture"] == "LlamaForCausalLM"
+    assert {f["path"] for f in record.data.files} >= {"sts/raw/STS13-en-test/STS.gs.FNWN.txt"}
+    assert all(len(f["sha256"]) == 64 for f in record.data.files)
+    assert record.seed == 3
+    assert record.environment["packages"]["torch"] and "commit" in record.environment["git"]
+    assert record.timing["sentences_per_s"] > 0 and record.peak_memory["rss_mb"] > 0
+    assert record.limit is None and record.n_examples == 36
 
 
 def test_rerun_reuses_results_and_overwrite_recomputes(
@@ -41,7 +42,7 @@ def test_rerun_reuses_results_and_overwrite_recomputes(
     out = tmp_path / "out"
     run(_request(tiny_model_dir, tiny_data, out, tasks=["STS12", "SICK-R"]))
     store = ResultStore(out)
-    stamps = {r["_path"]: r["timing"]["finished"] for r in store.records()}
+    stamps = {r.path: r.timing["finished"] for r in store.records()}
     calls = []
     import suites.sts as sts
 
@@ -58,7 +59,7 @@ def test_same_seed_same_numbers(tiny_model_dir, tiny_data, tmp_path, cache_env):
     scores = []
     for name in ("a", "b"):
         keys = run(_request(tiny_model_dir, tiny_data, tmp_path / name, tasks=["STS16"]))
-        scores.append([ResultStore(tmp_path / name).read(k)["scores"] for k in keys])
+        scores.append([ResultStore(tmp_path / name).read(k).scores for k in keys])
     assert scores[0] == scores[1]
 
 
@@ -68,7 +69,7 @@ def test_limited_results_are_stored_apart_and_marked(tiny_model_dir, tiny_data, 
     limited = run(_request(tiny_model_dir, tiny_data, out, tasks=["STS14"], methods=["prompteol"], limit=4))
     store = ResultStore(out)
     assert store.path(full[0]) != store.path(limited[0])
-    assert store.read(limited[0])["n_examples"] == 4
+    assert store.read(limited[0]).n_examples == 4
     (table,) = build_tables(store.records())
     assert list(table.frame.index) == ["prompteol", "prompteol (first 4)"]
     assert "first N" in to_markdown(table)
@@ -91,14 +92,14 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
 
 
 def _record(method, task, score, limit=None):
-    return {
-        "model": {"name": "m"},
-        "method": {"name": method, "label": method},
-        "suite": "sts",
-        "task": task,
-        "main_score": score,
-        "limit": limit,
-    }
+    return ResultRecord(
+        model={"name": "m"},
+        method=MethodInfo(method, method),
+        suite="sts",
+        task=task,
+        main_score=score,
+        limit=limit,
+    )
 
 
 def test_table_average_bold_best_and_order():

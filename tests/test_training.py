@@ -235,11 +235,11 @@ def test_runner_trains_records_and_leaves_other_methods_unchanged(
 
     keys = run(request(["sempa", "prompteol"], tmp_path / "a"))
     records = [ResultStore(tmp_path / "a").read(k) for k in keys]
-    training = records[0]["method"]["training"]
+    training = records[0].method.training
     assert training["examples"] == 12 and training["adapter"].endswith("adapter")
-    assert records[0]["method"]["config"]["train_samples"] == 12
+    assert records[0].method.config["train_samples"] == 12
     alone = run(request(["prompteol"], tmp_path / "b"))
-    assert ResultStore(tmp_path / "b").read(alone[0])["main_score"] == records[1]["main_score"]
+    assert ResultStore(tmp_path / "b").read(alone[0]).main_score == records[1].main_score
 
 
 def test_shared_prompt_path_matches_full_sequences_in_value_and_gradient(fresh_model):

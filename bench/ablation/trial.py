@@ -83,5 +83,5 @@ class TrialObjective:
         )  # fmt: skip
         (key,) = run(request, self.load_model)
         record = ResultStore(r.options.out).read(key)
-        info = {"label": record["method"]["label"], "config_hash": key.config_hash, "result": str(key)}
-        return float(record["main_score"]), info
+        info = {"label": record.method.label, "config_hash": key.config_hash, "result": str(key)}
+        return float(record.main_score), info

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from bench.app.records import BASE_ROW, DataProvenance, MethodInfo, ResultRecord
 from bench.app.store import ResultKey, ResultStore
 from bench.core.errors import BenchError
 from bench.core.memo import EmbeddingMemo
@@ -98,7 +99,7 @@ class ScoredModel:
     shared: bool = False
 
 
-BASE = ScoredModel("base", "model", "base", shared=True)
+BASE = ScoredModel(BASE_ROW, "model", BASE_ROW, shared=True)
 
 
 def scored_model(method: Method, suite: Suite) -> ScoredModel | None:
@@ -164,8 +165,8 @@ def run(request: RunRequest, provider: ModelProvider | None = None) -> list[Resu
                     path = store.write(key, record)
                     computed.add(key)
                     console.print(
-                        f"{shown} / {task}: {record['main_score']:.2f} "
-                        f"({record['timing']['seconds']:.0f} s) -> {path}"
+                        f"{shown} / {task}: {record.main_score:.2f} "
+                        f"({record.timing['seconds']:.0f} s) -> {path}"
                     )
         finally:
             method.release()
@@ -175,9 +176,8 @@ def run(request: RunRequest, provider: ModelProvider | None = None) -> list[Resu
 def _relabel(store: ResultStore, key: ResultKey, label: str) -> None:
     """Give a reused result the row label this run asked for (e.g. ``sempa[best]``)."""
     record = store.read(key)
-    if record["method"].get("label") != label:
-        record["method"]["label"] = label
-        store.write(key, {k: v for k, v in record.items() if k != "schema"})
+    if record.method.label != label:
+        store.write(key, record.relabelled(label))
 
 
 def _evaluate(
@@ -191,7 +191,7 @@ def _evaluate(
     request: RunRequest,
     provider: ModelProvider,
     env: dict[str, Any],
-) -> dict[str, Any]:
+) -> ResultRecord:
     encoded_before, seconds_before = memo.encoded, memo.seconds
     started = _now()
     start = time.perf_counter()
@@ -207,40 +207,38 @@ def _evaluate(
     model_info["slug"] = provider.spec.slug()
     training = method.training_info()
     if scored.shared:
-        method_info: dict[str, Any] = {
-            "name": scored.name,
-            "label": scored.label,
-            "config": {},
-            "config_hash": scored.config_hash,
-            "shared_by": "every training-free method (the unchanged model)",
-            "computed_with": method.name,
-        }
+        method_info = MethodInfo(
+            name=scored.name,
+            label=scored.label,
+            config_hash=scored.config_hash,
+            shared_by="every training-free method (the unchanged model)",
+            computed_with=method.name,
+        )
     else:
-        method_info = {
-            "name": method.name,
-            "label": request.labels.get(method.name, method.label()),
-            "config": method.config.to_dict(),
-            "config_hash": method.config_hash,
-            **({"training": training} if training else {}),
-        }
-    return {
-        "model": model_info,
-        "method": method_info,
-        "suite": suite.name,
-        "task": task,
-        "split": outcome.split,
-        "limit": limit,
-        "limit_source": "--limit" if request.limit else ("all" if limit is None else "suite default"),
-        "n_examples": outcome.n_examples,
-        "main_metric": outcome.main_metric,
-        "main_score": outcome.main_score,
-        "scores": outcome.scores,
-        "seed": request.options.seed,
-        "data": {
-            "data_dir": str(options.data_dir),
-            "files": file_checksums(suite.data_files(task, options.data_dir), options.data_dir),
-        },
-        "timing": {
+        method_info = MethodInfo(
+            name=method.name,
+            label=request.labels.get(method.name, method.label()),
+            config_hash=method.config_hash,
+            config=method.config.to_dict(),
+            training=training or None,
+        )
+    return ResultRecord(
+        model=model_info,
+        method=method_info,
+        suite=suite.name,
+        task=task,
+        split=outcome.split,
+        limit=limit,
+        limit_source="--limit" if request.limit else ("all" if limit is None else "suite default"),
+        n_examples=outcome.n_examples,
+        main_metric=outcome.main_metric,
+        main_score=outcome.main_score,
+        scores=outcome.scores,
+        seed=request.options.seed,
+        data=DataProvenance(
+            str(options.data_dir), file_checksums(suite.data_files(task, options.data_dir), options.data_dir)
+        ),
+        timing={
             "started": started,
             "finished": _now(),
             "seconds": round(elapsed, 3),
@@ -249,8 +247,8 @@ def _evaluate(
             "sentences_per_s": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
             **outcome.stats,
         },
-        **outcome.details,
-        "peak_memory": peak_memory_mb(),
-        "runtime": {"batch_size": options.batch_size, "device": options.device, "dtype": options.dtype},
-        "environment": env,
-    }
+        peak_memory=peak_memory_mb(),
+        runtime={"batch_size": options.batch_size, "device": options.device, "dtype": options.dtype},
+        environment=env,
+        details=outcome.details,
+    )

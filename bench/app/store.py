@@ -12,13 +12,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bench.app.records import ResultRecord
 from bench.core.atomic import atomic_write_json
 from bench.core.errors import BenchError
 from bench.core.processes import pid_alive
-
-SCHEMA_VERSION = 1
 
 
 def _writer_alive(temp: Path) -> bool:
@@ -71,27 +69,27 @@ class ResultStore:
     def exists(self, key: ResultKey) -> bool:
         return self.path(key).is_file()
 
-    def write(self, key: ResultKey, record: dict[str, Any]) -> Path:
+    def write(self, key: ResultKey, record: ResultRecord) -> Path:
         path = self.path(key)
-        atomic_write_json(path, {"schema": SCHEMA_VERSION, **record})
+        atomic_write_json(path, record.to_dict())
         return path
 
-    def read(self, key: ResultKey) -> dict[str, Any]:
+    def read(self, key: ResultKey) -> ResultRecord:
         return self._load(self.path(key))
 
     @staticmethod
-    def _load(path: Path) -> dict[str, Any]:
+    def _load(path: Path) -> ResultRecord:
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return ResultRecord.from_dict(json.loads(path.read_text(encoding="utf-8")), path)
         except (OSError, json.JSONDecodeError) as exc:
             raise BenchError(f"unreadable result file {path}: {exc}") from None
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise BenchError(f"result file {path} is not a bench result record ({exc!r})") from None
 
-    def records(self, model: str | None = None) -> Iterator[dict[str, Any]]:
+    def records(self, model: str | None = None) -> Iterator[ResultRecord]:
         """Every stored record (optionally of one model slug), in a stable order."""
         if not self.runs.is_dir():
             return
         pattern = f"{model}/*/*.json" if model else "*/*/*.json"
         for path in sorted(self.runs.glob(pattern)):
-            record = self._load(path)
-            record["_path"] = str(path)
-            yield record
+            yield self._load(path)

@@ -14,6 +14,7 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
+from bench.app.records import BASE_ROW, ResultRecord, records_frame
 from bench.core.atomic import atomic_write_text
 from bench.core.progress import console
 from bench.core.suite import SUITES, Suite
@@ -33,64 +34,60 @@ class ComparisonTable:
         return f"{self.model}-{self.suite}"
 
 
-def model_slug(record: dict[str, Any]) -> str:
-    """The run's model as a file-name-safe slug (the folder its results are stored under)."""
-    model = record["model"]
-    if model.get("slug"):
-        return model["slug"]
-    return Path(model.get("run_model") or model["name"]).name.replace("/", "__")
+def _limited(limit: Any) -> bool:
+    return not pd.isna(limit) and bool(limit)
 
 
-def row_label(record: dict[str, Any], suite: Suite | None = None) -> str:
-    label = record["method"]["label"]
+def row_label(label: str, limit: int | None, suite: Suite | None = None) -> str:
     if suite is not None and suite.limit_per_task:
         return label  # the limit is shown in the column instead
-    return f"{label} (first {record['limit']})" if record.get("limit") else label
+    return f"{label} (first {limit})" if _limited(limit) else label
 
 
-def column_label(record: dict[str, Any], suite: Suite | None) -> str:
+def column_label(task: str, limit: int | None, suite: Suite | None) -> str:
     if suite is None:
-        return record["task"]
-    label = suite.column_label(record["task"])
+        return task
+    label = suite.column_label(task)
     if suite.limit_per_task:
-        return f"{label} ({record['limit']})" if record.get("limit") else f"{label} (all)"
+        return f"{label} ({limit})" if _limited(limit) else f"{label} (all)"
     return label
 
 
 def build_tables(
-    records: Iterable[dict[str, Any]], method_order: Sequence[str] | None = None
+    records: Iterable[ResultRecord], method_order: Sequence[str] | None = None
 ) -> list[ComparisonTable]:
     """One table per (model, suite) found in ``records``, plus an STS + gen table per model with both."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in records:
-        groups.setdefault((model_slug(record), record["suite"]), []).append(record)
+    frame = records_frame(list(records))
     tables = [
-        _suite_table(model, suite_name, rows, method_order)
-        for (model, suite_name), rows in sorted(groups.items())
+        _suite_table(str(model), str(suite_name), rows, method_order)
+        for (model, suite_name), rows in frame.groupby(["model", "suite"], sort=True)
     ]
     return tables + combined_tables(tables)
 
 
 def _suite_table(
-    model: str, suite_name: str, rows: list[dict[str, Any]], method_order: Sequence[str] | None
+    model: str, suite_name: str, rows: pd.DataFrame, method_order: Sequence[str] | None
 ) -> ComparisonTable:
     suite = SUITES.get(suite_name) if suite_name in SUITES else None
     order = list(method_order or [])
-    cells: dict[str, dict[str, float]] = {}
-    order_key: dict[str, tuple[int, str]] = {}
-    row_methods: dict[str, tuple[str, str]] = {}
-    task_of: dict[str, str] = {}
-    for record in rows:
-        label = row_label(record, suite)
-        column = column_label(record, suite)
-        task_of[column] = record["task"]
-        cells.setdefault(label, {})[column] = record["main_score"]
-        name = record["method"]["name"]
-        order_key[label] = (order.index(name) if name in order else 10**6, label)
-        row_methods[label] = (name, record["method"]["label"])
+    rows = rows.assign(
+        row=[
+            row_label(label, limit, suite) for label, limit in zip(rows["label"], rows["limit"], strict=True)
+        ],
+        column=[column_label(t, limit, suite) for t, limit in zip(rows["task"], rows["limit"], strict=True)],
+    ).drop_duplicates(["row", "column"], keep="last")
+    task_of = dict(zip(rows["column"], rows["task"], strict=True))
+    row_methods = {
+        row: (name, label)
+        for row, name, label in zip(rows["row"], rows["method"], rows["label"], strict=True)
+    }
+    order_key = {
+        row: (order.index(name) if name in order else 10**6, row) for row, (name, _) in row_methods.items()
+    }
     task_rank = {t: i for i, t in enumerate(suite.task_names())} if suite else {}
     columns = sorted(task_of, key=lambda c: (task_rank.get(task_of[c], 10**6), task_of[c], c))
-    frame = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=columns)
+    frame = rows.pivot(index="row", columns="column", values="score").reindex(columns=columns)
+    frame.columns.name = None
     frame = frame.loc[sorted(frame.index, key=lambda label: order_key[label])]
     lower = frozenset(c for c in columns if suite and not suite.higher_is_better(task_of[c]))
     notes = [f"{suite_name} on {model}: main metric x 100"]
@@ -103,12 +100,12 @@ def _suite_table(
             notes.append(f"{average} leaves out {', '.join(sorted(lower))} (lower is better)")
         if not complete.all():
             notes.append(f"{average} is left empty for rows missing a task")
-        if suite is not None and suite.scores_causal_lm and "base" in frame.index:
-            frame[DELTA] = frame[average] - frame.loc["base", average]
+        if suite is not None and suite.scores_causal_lm and BASE_ROW in frame.index:
+            frame[DELTA] = frame[average] - frame.loc[BASE_ROW, average]
             notes.append(f"{DELTA}: {average} minus the base model's (training-free methods leave the base)")
     if suite is not None and suite.limit_per_task:
         notes.append("'(N)' in a column: only the first N examples of that task were scored")
-    elif any(r.get("limit") for r in rows):
+    elif any(_limited(limit) for limit in rows["limit"]):
         notes.append("'(first N)': only the first N examples of each task were scored")
     frame.index.name = "method"
     return ComparisonTable(model, suite_name, frame, notes, lower, row_methods)
@@ -134,12 +131,12 @@ def combined_tables(tables: list[ComparisonTable]) -> list[ComparisonTable]:
         rows = {}
         for label, (name, method_label) in sts.row_methods.items():
             cls = METHODS.get(name) if name in METHODS else None
-            gen_row = "base" if cls is not None and cls.uses_llm and not cls.trains else method_label
+            gen_row = BASE_ROW if cls is not None and cls.uses_llm and not cls.trains else method_label
             gen_avg = gen.frame[GEN_AVG].get(gen_row, float("nan"))
             rows[label] = {STS_AVG: sts.frame.loc[label, "Avg"], GEN_AVG: gen_avg}
         frame = pd.DataFrame.from_dict(rows, orient="index").reindex(sts.frame.index)
-        if "base" in gen.frame.index:
-            frame[DELTA] = frame[GEN_AVG] - gen.frame.loc["base", GEN_AVG]
+        if BASE_ROW in gen.frame.index:
+            frame[DELTA] = frame[GEN_AVG] - gen.frame.loc[BASE_ROW, GEN_AVG]
         frame.index.name = "method"
         notes = [
             f"STS and generation on {model}: STS Avg (Spearman x 100) and gen Avg (accuracy x 100)",

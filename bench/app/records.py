@@ -1,0 +1,137 @@
+"""Typed result records (one per model x method config x task x limit) and their long table form.
+
+A record is stored as one JSON object; the layout is the one earlier versions wrote (suite-specific
+provenance such as ``lm_eval`` sits at the top level), so existing result folders load unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+BASE_ROW = "base"
+"""Row name of the unchanged model in suites that score the causal LM (shared by every
+training-free method)."""
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """Which method (and configuration) produced a result, and the row label it is shown under."""
+
+    name: str
+    label: str
+    config_hash: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] | None = None  # trained methods: adapter, steps, selection
+    shared_by: str | None = None  # the base row: which methods it stands for
+    computed_with: str | None = None  # the base row: the method whose run computed it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MethodInfo:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class DataProvenance:
+    """The benchmark files a result read, with their SHA-256."""
+
+    data_dir: str | None = None
+    files: list[dict[str, str]] = field(default_factory=list)  # [{path, sha256}]
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One stored result and how it was made."""
+
+    model: dict[str, Any]  # identity: name, slug, kind, weights_sha256, parameters (or the encoder's)
+    method: MethodInfo
+    suite: str
+    task: str
+    main_score: float
+    limit: int | None = None  # None: the whole task
+    split: str | None = None
+    limit_source: str | None = None
+    n_examples: int | None = None
+    main_metric: str | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    data: DataProvenance = field(default_factory=DataProvenance)
+    timing: dict[str, Any] = field(default_factory=dict)
+    peak_memory: dict[str, Any] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)  # packages, git commit, host
+    details: dict[str, Any] = field(default_factory=dict)  # suite-specific provenance (e.g. lm_eval)
+    path: Path | None = None  # where it was read from (not stored)
+
+    @property
+    def model_slug(self) -> str:
+        """The run's model as a file-name-safe slug (the folder its results are stored under)."""
+        if self.model.get("slug"):
+            return str(self.model["slug"])
+        return Path(self.model.get("run_model") or self.model["name"]).name.replace("/", "__")
+
+    def relabelled(self, label: str) -> ResultRecord:
+        return replace(self, method=replace(self.method, label=label))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored JSON layout."""
+        out: dict[str, Any] = {"schema": SCHEMA_VERSION}
+        for f in fields(self):
+            if f.name in ("details", "path"):
+                continue
+            value = getattr(self, f.name)
+            if f.name == "method":
+                value = value.to_dict()
+            elif f.name == "data":
+                value = {"data_dir": value.data_dir, "files": value.files}
+            out[f.name] = value
+        clash = set(self.details) & set(out)
+        if clash:
+            raise ValueError(f"suite details would overwrite record fields: {sorted(clash)}")
+        return {**out, **self.details}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ResultRecord:
+        """Read the stored layout (fields missing from older files take their defaults)."""
+        known = {f.name for f in fields(cls)} - {"details", "path"}
+        values = {k: v for k, v in data.items() if k in known}
+        values["method"] = MethodInfo.from_dict(data["method"])
+        if "data" in data:
+            values["data"] = DataProvenance(data["data"].get("data_dir"), list(data["data"].get("files", [])))
+        details = {k: v for k, v in data.items() if k not in known and k != "schema"}
+        return cls(**values, details=details, path=path)
+
+
+RECORD_COLUMNS = [
+    "model", "suite", "task", "limit", "method", "label", "config_hash", "seed", "score", "n_examples",
+]  # fmt: skip
+
+
+def records_frame(records: list[ResultRecord]) -> pd.DataFrame:
+    """One row per record: model slug, suite, task, limit, method, label, config hash, seed, score."""
+    rows = [
+        {
+            "model": r.model_slug,
+            "suite": r.suite,
+            "task": r.task,
+            "limit": r.limit,
+            "method": r.method.name,
+            "label": r.method.label,
+            "config_hash": r.method.config_hash,
+            "seed": r.seed,
+            "score": r.main_score,
+            "n_examples": r.n_examples,
+        }
+        for r in records
+    ]
+    frame = pd.DataFrame(rows, columns=RECORD_COLUMNS)
+    return frame.astype({"limit": "Int64", "n_examples": "Int64"})
