@@ -156,7 +156,7 @@ def cmd_ls(_: argparse.Namespace) -> None:
     from rich.table import Table
 
     from bench.core.method import METHODS, describe_config
-    from bench.core.progress import console
+    from bench.core.progress import data_console
     from bench.core.suite import SUITES
 
     methods = Table(title="methods", title_justify="left")
@@ -173,8 +173,8 @@ def cmd_ls(_: argparse.Namespace) -> None:
     suites.add_column("tasks")
     for name, suite in SUITES.items():
         suites.add_row(name, suite.description, ", ".join(suite.task_names()))
-    console.print(methods)
-    console.print(suites)
+    data_console.print(methods)
+    data_console.print(suites)
 
 
 def _emit_tables(out: Path, records, method_order=None, write: bool = True, show: bool = True) -> None:

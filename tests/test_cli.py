@@ -154,7 +154,7 @@ def test_run_then_table(tiny_model_dir, tiny_data, tmp_path, cache_env):
         env={"BENCH_CACHE": str(cache_env), "COLUMNS": "200"},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "mean[layer=-2] (first 6)" in proc.stderr
+    assert "mean[layer=-2] (first 6)" in proc.stdout and "Avg" in proc.stdout  # the table: data on stdout
     stem = f"{tiny_model_dir.name}-sts"
     csv = (out / "tables" / f"{stem}.csv").read_text()
     assert csv.splitlines()[0] == "method,STS12,STS-B,Avg"

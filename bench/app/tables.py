@@ -16,7 +16,7 @@ from rich.table import Table
 
 from bench.app.records import BASE_ROW, ResultRecord, records_frame
 from bench.core.atomic import atomic_write_text
-from bench.core.progress import console
+from bench.core.progress import data_console
 from bench.core.suite import SUITES, Suite
 
 
@@ -201,6 +201,6 @@ def print_table(table: ComparisonTable) -> None:
             else:
                 cells.append(f"{value:.2f}")
         view.add_row(escape(str(label)), *cells)
-    console.print(view)
+    data_console.print(view)
     for note in table.notes[1:]:
-        console.print(f"[dim]{note}[/dim]")
+        data_console.print(f"[dim]{note}[/dim]")

@@ -19,7 +19,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # logs and progress
+data_console = Console()  # tables and listings (stdout, so they can be piped)
 
 
 class RateColumn(ProgressColumn):
