@@ -20,6 +20,16 @@ def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _seeds(value: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {value!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct integers, got {value!r}")
+    return seeds
+
+
 def _overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``--set prompteol.layer=-2`` (one method) or ``--set layer=-2`` (every method in the run)."""
     out: dict[str, dict[str, Any]] = {}
@@ -67,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--suite", type=_csv, default=["sts"], help="comma-separated suites (default: sts)")
     run.add_argument("--tasks", type=_csv, default=None, help="only these tasks of the suites")
+    run.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=None,
+        help="comma-separated seeds for seed-dependent (trained) methods, e.g. 0,1,2; training-free "
+        "methods are computed once (default: --seed)",
+    )
     run.add_argument(
         "--limit",
         type=int,
@@ -197,8 +214,8 @@ def _refresh_table_files(out: Path, run_records: list) -> None:
     combined STS + gen table needs both suites, whichever one this run computed)."""
     from bench.app.store import ResultStore
 
-    models = {r.model_slug for r in run_records}
-    stored = [r for r in ResultStore(out).records() if r.model_slug in models]
+    models = {r.model_namespace for r in run_records}
+    stored = [r for r in ResultStore(out).records() if r.model_namespace in models or r.shared_across_models]
     _emit_tables(out, stored, show=False)
 
 
@@ -235,6 +252,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         overrides=_overrides(args.settings, args.methods),
         retrain=args.retrain,
         train_samples=args.train_samples,
+        seeds=args.seeds,
     )
     keys = run(request)
     store = ResultStore(args.out)
@@ -304,7 +322,9 @@ def cmd_table(args: argparse.Namespace) -> None:
     if args.model:
         wanted = {args.model, args.model.replace("/", "__")}
         records = [
-            r for r in records if wanted & {r.model_slug, r.model.get("run_model"), r.model.get("name")}
+            r
+            for r in records
+            if r.shared_across_models or wanted & {r.model_slug, r.model_namespace, r.model.get("name")}
         ]
     if args.suite:
         records = [r for r in records if r.suite in args.suite]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from bench.core.errors import BenchError
@@ -174,6 +175,21 @@ def parse_results(task: GenTask, results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def per_document(task: GenTask, results: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The main metric of every scored document (lm-eval's logged samples), subtasks in name order and
+    documents in ``doc_id`` order; empty when lm-eval logged no per-document numbers (e.g. perplexity)."""
+    metric = task.metric.split(",")[0]
+    samples = results.get("samples") or {}
+    values = []
+    for subtask in sorted(samples):
+        for sample in sorted(samples[subtask], key=lambda s: s.get("doc_id", 0)):
+            value = sample.get(metric)
+            if not isinstance(value, int | float):
+                return {}
+            values.append(float(value))
+    return {metric: np.asarray(values, dtype=np.float64)} if values else {}
+
+
 class GenSuite(Suite):
     """lm-eval generation benchmarks on the causal LM a method leaves behind."""
 
@@ -235,6 +251,7 @@ class GenSuite(Suite):
             n_examples=parsed["n_examples"],
             split=",".join(s for s in parsed["splits"] if s),
             stats={"lm_eval_seconds": round(time.perf_counter() - start, 3)},
+            predictions=per_document(spec, results),
             details={
                 "stderr": parsed["stderr"],
                 "lm_eval": {
@@ -262,7 +279,7 @@ class GenSuite(Suite):
             limit=limit,
             num_fewshot=spec.num_fewshot,
             bootstrap_iters=1000,
-            log_samples=False,
+            log_samples=True,  # per-document outcomes, for paired tests
             random_seed=seed,
             numpy_random_seed=seed,
             torch_random_seed=seed,

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from bench.core.errors import BenchError
 from bench.core.sts_data import SEMEVAL_SETS, STSPairs, read_semeval, read_sick, read_stsb
 from bench.core.suite import Encoder, Evaluand, Suite, TaskOutcome
@@ -136,6 +138,13 @@ def score_with_mteb(encode: Encoder, spec: STSTaskSpec, pairs: STSPairs, name: s
     return {key: float(raw[key]) * 100 for key in keys}
 
 
+def pair_cosines(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of ``first`` with the same row of ``second`` (float64)."""
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.einsum("ij,ij->i", a, b) / np.where(norms > 0, norms, 1.0)
+
+
 class STSSuite(Suite):
     """A list of STS tasks scored by Spearman of cosine similarity x 100."""
 
@@ -151,6 +160,9 @@ class STSSuite(Suite):
         if task not in self.tasks:
             raise BenchError(f"suite {self.name!r} has no task {task!r} (tasks: {', '.join(self.tasks)})")
         return STS_TASKS[task]
+
+    def task_size(self, task: str, data_dir: Path) -> int | None:
+        return len(self.load(task, data_dir, None))
 
     def load(self, task: str, data_dir: Path, limit: int | None) -> STSPairs:
         pairs = self.spec(task).read(data_dir)
@@ -171,12 +183,14 @@ class STSSuite(Suite):
         encode_seconds = time.perf_counter() - start
         scores = score_with_mteb(evaluand.encode, spec, pairs, evaluand.name)
         scores["spearman"] = scores["cosine_spearman"]
+        cosines = pair_cosines(evaluand.encode(pairs.sentences1), evaluand.encode(pairs.sentences2))
         return TaskOutcome(
             scores=scores,
             main_metric="spearman",
             n_examples=len(pairs),
             split=spec.split,
             stats={"unique_sentences": len(unique), "encode_seconds": round(encode_seconds, 3)},
+            predictions={"cosine": cosines, "gold": np.asarray(pairs.scores, dtype=np.float64)},
         )
 
 

@@ -235,7 +235,7 @@ def test_tiny_sempa_study_on_sqlite_reports_evaluates_and_resumes(
     best = json.loads((folder / "best.json").read_text())
     assert best["value"] == study.best_value and best["config"]["beta"] == best["params"]["beta"]
     assert best["config"]["train_samples"] == 8
-    labels = {json.loads(p.read_text())["method"]["label"] for p in (out / "runs").rglob("STS12.limit6.json")}
+    labels = {json.loads(p.read_text())["method"]["label"] for p in (out / "runs").rglob("STS12.limit6.*json")}
     assert "sempa[best]" in labels  # scored once on the test suite under its own row label
     assert "sempa[best]" in (out / "tables" / "tiny-llama0-sts.md").read_text()
     # resume: one more trial; the first three are untouched
@@ -257,7 +257,7 @@ def test_one_factor_grid_ablation_of_a_training_free_method(tiny_model_dir, tiny
     table = (out / "ablations" / "layers" / "ablation_layer.md").read_text()
     assert "-1 (default)" in table and "-3" in table
     # each trial is a stored sts-dev result: a rerun of the same grid recomputes nothing
-    stored = sorted((out / "runs").rglob("STSBenchmark-dev.json"))
+    stored = sorted((out / "runs").rglob("STSBenchmark-dev.*json"))
     assert len(stored) == 3
 
 

@@ -30,7 +30,7 @@ def test_records_carry_provenance(tiny_model_dir, tiny_data, tmp_path, cache_env
     assert record.model["weights_sha256"] and record.model["architecture"] == "LlamaForCausalLM"
     assert {f["path"] for f in record.data.files} >= {"sts/raw/STS13-en-test/STS.gs.FNWN.txt"}
     assert all(len(f["sha256"]) == 64 for f in record.data.files)
-    assert record.seed == 3
+    assert record.seed == 0 and keys[0].seed is None  # training-free: seed-independent, computed once
     assert record.environment["packages"]["torch"] and "commit" in record.environment["git"]
     assert record.timing["sentences_per_s"] > 0 and record.peak_memory["rss_mb"] > 0
     assert record.limit is None and record.n_examples == 36
@@ -146,3 +146,42 @@ def test_temp_files_of_live_writers_are_kept(tmp_path):
     os.utime(old, (hour_ago, hour_ago))
     assert ResultStore(tmp_path).remove_stale_temp_files() == 2
     assert live.exists() and not old.exists() and not orphan.exists()
+
+
+def test_predictions_are_stored_beside_the_record_and_reproduce_the_score(
+    tiny_model_dir, tiny_data, tmp_path, cache_env
+):
+    from bench.core.statistics import spearman
+
+    keys = run(_request(tiny_model_dir, tiny_data, tmp_path / "out", tasks=["STS12", "STSBenchmark"]))
+    store = ResultStore(tmp_path / "out")
+    for key in keys:
+        record = store.read(key)
+        predictions = store.predictions(record)
+        assert set(predictions) == {"cosine", "gold"} and len(predictions["cosine"]) == record.n_examples
+        assert 100 * spearman(predictions["gold"], predictions["cosine"]) == pytest.approx(
+            record.main_score, abs=1e-3
+        )
+        assert record.details["predictions"]["gold_sha256"]
+
+
+def test_a_limit_at_or_above_the_task_size_is_the_whole_task(tiny_model_dir, tiny_data, tmp_path, cache_env):
+    out = tmp_path / "out"
+    full = run(_request(tiny_model_dir, tiny_data, out, tasks=["STS13"], methods=["prompteol"]))
+    huge = run(_request(tiny_model_dir, tiny_data, out, tasks=["STS13"], methods=["prompteol"], limit=10**9))
+    assert full == huge and full[0].limit is None
+
+
+def test_different_data_files_are_a_different_result(tiny_model_dir, tiny_data, tmp_path, cache_env):
+    import shutil
+
+    out = tmp_path / "out"
+    first = run(_request(tiny_model_dir, tiny_data, out, tasks=["STS13"], methods=["prompteol"]))
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_data, changed)
+    gold = next(p for p in sorted(changed.rglob("STS.gs.*.txt")) if "STS13" in str(p))
+    lines = gold.read_text().splitlines()
+    gold.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")  # two gold scores swapped
+    second = run(_request(tiny_model_dir, changed, out, tasks=["STS13"], methods=["prompteol"]))
+    assert first[0].data != second[0].data
+    assert ResultStore(out).path(first[0]).is_file() and ResultStore(out).path(second[0]).is_file()

@@ -292,3 +292,26 @@ def test_merged_for_inference_matches_the_adapter_and_leaves_the_model_untouched
     assert torch.equal(after, before)
     with torch.no_grad(), model.disable_adapter():
         assert not torch.allclose(model(ids).logits, before, atol=1e-3)  # the adapter really mattered
+
+
+def test_seeds_are_part_of_a_trained_result_and_training_free_methods_run_once(
+    tiny_model_dir, tiny_nli_data, cache_env, tmp_path
+):
+    from bench.app.runner import RunRequest, run
+    from bench.app.store import ResultStore
+
+    options = RuntimeOptions(model=str(tiny_model_dir), data_dir=tiny_nli_data, out=tmp_path, device="cpu",
+                             show_progress=False)  # fmt: skip
+    request = RunRequest(
+        methods=["sempa", "prompteol"], suites=["sts-dev"], options=options, seeds=[0, 1],
+        overrides={"sempa": dict(TINY_TRAINING)}, train_samples=12,
+    )  # fmt: skip
+    keys = run(request)
+    sempa = [k for k in keys if k.method == "sempa"]
+    prompteol = [k for k in keys if k.method == "prompteol"]
+    assert [k.seed for k in sempa] == [0, 1] and len({ResultStore(tmp_path).path(k) for k in sempa}) == 2
+    assert [k.seed for k in prompteol] == [None]  # computed once, not once per seed
+    store = ResultStore(tmp_path)
+    scores = [store.read(k).main_score for k in sempa]
+    assert scores[0] != scores[1]  # a different seed is a different training run
+    assert [store.read(k).seed for k in sempa] == [0, 1]

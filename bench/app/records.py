@@ -79,6 +79,16 @@ class ResultRecord:
             return str(self.model["slug"])
         return Path(self.model.get("run_model") or self.model["name"]).name.replace("/", "__")
 
+    @property
+    def model_namespace(self) -> str:
+        """The weights namespace results are grouped by (older records: the slug)."""
+        return str(self.model.get("namespace") or self.model_slug)
+
+    @property
+    def shared_across_models(self) -> bool:
+        """True for a method that ignores the run's model (e.g. sbert): shown beside every model."""
+        return bool(self.model.get("shared_across_models"))
+
     def relabelled(self, label: str) -> ResultRecord:
         return replace(self, method=replace(self.method, label=label))
 
@@ -112,15 +122,19 @@ class ResultRecord:
 
 
 RECORD_COLUMNS = [
-    "model", "suite", "task", "limit", "method", "label", "config_hash", "seed", "score", "n_examples",
+    "model", "model_name", "shared", "suite", "task", "limit", "method", "label", "config_hash", "seed",
+    "score", "n_examples",
 ]  # fmt: skip
 
 
 def records_frame(records: list[ResultRecord]) -> pd.DataFrame:
-    """One row per record: model slug, suite, task, limit, method, label, config hash, seed, score."""
+    """One row per record: model namespace and display name, suite, task, limit, method, label, config
+    hash, seed, score."""
     rows = [
         {
-            "model": r.model_slug,
+            "model": r.model_namespace,
+            "model_name": r.model_slug,
+            "shared": r.shared_across_models,
             "suite": r.suite,
             "task": r.task,
             "limit": r.limit,

@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.markup import escape
 
 from bench.app.records import BASE_ROW, DataProvenance, MethodInfo, ResultRecord
 from bench.app.store import ResultKey, ResultStore
 from bench.core.errors import BenchError
+from bench.core.hashing import array_sha256, json_digest
 from bench.core.memo import EmbeddingMemo
 from bench.core.method import METHODS, Method, RunContext, seed_everything
 from bench.core.models import LoadedModel, ModelSpec, default_device, load_model, resolve_model
@@ -33,6 +36,7 @@ class RunRequest:
     retrain: bool = False  # retrain adapters (and recompute results) of trained methods
     train_samples: int | None = None  # cap on training examples, for every trained method in the run
     labels: dict[str, str] = field(default_factory=dict)  # method -> row label (e.g. "sempa[best]")
+    seeds: list[int] | None = None  # seeds of seed-dependent methods (None: the options' seed)
 
 
 def _now() -> str:
@@ -79,13 +83,36 @@ def validate(request: RunRequest) -> tuple[list[type[Method]], list[Suite]]:
     return method_classes, suite_objects
 
 
-def effective_limit(suite: Suite, task: str, requested: int | None, device: str) -> int | None:
-    """The limit a task runs with: --limit N, 0 for everything, or the suite's default for the device."""
+def effective_limit(
+    suite: Suite, task: str, requested: int | None, device: str, data_dir: Path | None = None
+) -> int | None:
+    """The limit a task runs with: --limit N, 0 for everything, or the suite's default for the device;
+    None (the whole task) when it is at or above the task's size."""
     if requested == 0:
         return None
-    if requested is not None:
-        return requested
-    return suite.default_limit(task, device)
+    limit = requested if requested is not None else suite.default_limit(task, device)
+    if limit is not None and data_dir is not None:
+        size = suite.task_size(task, data_dir)
+        if size is not None and limit >= size:
+            return None
+    return limit
+
+
+def model_namespace(method: Method, spec: ModelSpec) -> str:
+    """Where a method's results are stored: the run model's weights hash, or the method's own encoder's
+    for a method that ignores ``--model`` (so it is stored once, not under every LLM)."""
+    if not method.uses_llm:
+        info = method.encoder_info() or {}
+        digest = info.get("weights_sha256")
+        return f"encoder-{digest[:12]}" if digest else f"encoder-{method.name}"
+    return spec.weights_sha256[:12] if spec.weights_sha256 else spec.slug()
+
+
+def data_digest(suite: Suite, task: str, data_dir: Path | None) -> str:
+    """Short digest of the checksums of the files a task reads (different data: a different result)."""
+    if data_dir is None:
+        return ""
+    return json_digest(file_checksums(suite.data_files(task, data_dir), data_dir), length=8)
 
 
 @dataclass(frozen=True)
@@ -121,55 +148,79 @@ def run(request: RunRequest, provider: ModelProvider | None = None) -> list[Resu
     provider = provider or ModelProvider(spec, request.options.device, request.options.dtype)
     store = ResultStore(request.options.out)
     store.remove_stale_temp_files()
-    context = RunContext(load_model=provider, options=request.options, retrain=request.retrain)
-    env = environment()
-    device = request.options.device or default_device()
+    session = _Session(request, suite_objects, spec, provider, store, environment(), set())
     keys: list[ResultKey] = []
-    computed: set[ResultKey] = set()  # this run's results (a shared one is computed once)
     for cls in method_classes:
-        seed_everything(request.options.seed)
-        method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
-        memo = EmbeddingMemo(method.encode)
-        evaluand = Evaluand.of(method, memo)
-        prepared = False
-        overwrite = request.overwrite or (request.retrain and cls.trains)
-        try:
-            for suite in suite_objects:
-                scored = scored_model(method, suite)
-                if scored is None:
-                    console.print(
-                        f"[yellow]{escape(method.label())}: no causal LM, suite {suite.name} skipped"
-                    )
+        # a training-free method is deterministic: computed once, with seed 0, whatever --seeds says
+        seeds = (request.seeds or [request.options.seed]) if cls.depends_on_seed() else [0]
+        for seed in seeds:
+            keys += _run_method(cls, seed, session)
+    return keys
+
+
+@dataclass
+class _Session:
+    """What every method of one run shares."""
+
+    request: RunRequest
+    suites: list[Suite]
+    spec: ModelSpec
+    provider: ModelProvider
+    store: ResultStore
+    env: dict[str, Any]
+    computed: set[ResultKey]  # this run's results (a shared one is computed once)
+
+
+def _run_method(cls: type[Method], seed: int, session: _Session) -> list[ResultKey]:
+    """Every suite and task of one method with one seed; returns the keys (computed or reused)."""
+    request, store = session.request, session.store
+    options = request.options.with_seed(seed)
+    context = RunContext(load_model=session.provider, options=options, retrain=request.retrain)
+    device = options.device or default_device()
+    seed_everything(seed)
+    method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
+    memo = EmbeddingMemo(method.encode)
+    evaluand = Evaluand.of(method, memo)
+    prepared = False
+    overwrite = request.overwrite or (request.retrain and cls.trains)
+    label = request.labels.get(cls.name, method.label())
+    key_seed = seed if cls.depends_on_seed() else None
+    keys: list[ResultKey] = []
+    try:
+        for suite in session.suites:
+            scored = scored_model(method, suite)
+            if scored is None:
+                console.print(f"[yellow]{escape(method.label())}: no causal LM, suite {suite.name} skipped")
+                continue
+            namespace = model_namespace(method, session.spec)
+            shown = escape(label + (" (= base)" if scored.shared else "")) + (
+                f" seed {seed}" if key_seed is not None and len(request.seeds or []) > 1 else ""
+            )
+            for task in suite.task_names():
+                if request.tasks and task not in request.tasks:
                     continue
-                for task in suite.task_names():
-                    if request.tasks and task not in request.tasks:
-                        continue
-                    limit = effective_limit(suite, task, request.limit, device)
-                    key = ResultKey(spec.slug(), scored.name, scored.config_hash, task, limit)
-                    keys.append(key)
-                    label = request.labels.get(cls.name, method.label())
-                    shown = escape(label + (" (= base)" if scored.shared else ""))
-                    if key in computed or (store.exists(key) and not overwrite):
-                        console.print(
-                            f"[dim]{shown} / {task}: stored result reused ({store.path(key)})[/dim]"
-                        )
-                        if not scored.shared and cls.name in request.labels:
-                            _relabel(store, key, request.labels[cls.name])
-                        continue
-                    if not prepared:
-                        method.prepare()
-                        prepared = True
-                    record = _evaluate(
-                        method, scored, evaluand, memo, suite, task, limit, request, provider, env
-                    )
-                    path = store.write(key, record)
-                    computed.add(key)
-                    console.print(
-                        f"{shown} / {task}: {record.main_score:.2f} "
-                        f"({record.timing['seconds']:.0f} s) -> {path}"
-                    )
-        finally:
-            method.release()
+                limit = effective_limit(suite, task, request.limit, device, options.data_dir)
+                digest = data_digest(suite, task, options.data_dir)
+                key = ResultKey(namespace, scored.name, scored.config_hash, task, limit, key_seed, digest)
+                keys.append(key)
+                if key in session.computed or (store.exists(key) and not overwrite):
+                    console.print(f"[dim]{shown} / {task}: stored result reused ({store.path(key)})[/dim]")
+                    if not scored.shared and cls.name in request.labels:
+                        _relabel(store, key, request.labels[cls.name])
+                    continue
+                if not prepared:
+                    method.prepare()
+                    prepared = True
+                record, predictions = _evaluate(
+                    method, scored, evaluand, memo, suite, task, limit, request, session, namespace
+                )
+                path = store.write(key, record, predictions)
+                session.computed.add(key)
+                console.print(
+                    f"{shown} / {task}: {record.main_score:.2f} ({record.timing['seconds']:.0f} s) -> {path}"
+                )
+    finally:
+        method.release()
     return keys
 
 
@@ -189,13 +240,15 @@ def _evaluate(
     task: str,
     limit: int | None,
     request: RunRequest,
-    provider: ModelProvider,
-    env: dict[str, Any],
-) -> ResultRecord:
+    session: _Session,
+    namespace: str,
+) -> tuple[ResultRecord, dict[str, np.ndarray]]:
+    """Score one task; returns the record and the per-item predictions to store beside it."""
+    provider = session.provider
     encoded_before, seconds_before = memo.encoded, memo.seconds
     started = _now()
     start = time.perf_counter()
-    options = request.options
+    options = method.context.options
     outcome = suite.evaluate(evaluand, task, options.data_dir, limit)
     elapsed = time.perf_counter() - start
     encoded = memo.encoded - encoded_before
@@ -203,8 +256,14 @@ def _evaluate(
     if method.uses_llm:
         model_info = provider().describe()
     else:
-        model_info = {**(method.encoder_info() or {}), "run_model": provider.spec.name}
-    model_info["slug"] = provider.spec.slug()
+        model_info = {**(method.encoder_info() or {}), "shared_across_models": True}
+    model_info["slug"] = provider.spec.slug() if method.uses_llm else namespace
+    model_info["namespace"] = namespace
+    details = dict(outcome.details)
+    if outcome.predictions:
+        details["predictions"] = {"arrays": {name: len(v) for name, v in outcome.predictions.items()}}
+        if "gold" in outcome.predictions:
+            details["predictions"]["gold_sha256"] = array_sha256(outcome.predictions["gold"])
     training = method.training_info()
     if scored.shared:
         method_info = MethodInfo(
@@ -234,7 +293,7 @@ def _evaluate(
         main_metric=outcome.main_metric,
         main_score=outcome.main_score,
         scores=outcome.scores,
-        seed=request.options.seed,
+        seed=options.seed,
         data=DataProvenance(
             str(options.data_dir), file_checksums(suite.data_files(task, options.data_dir), options.data_dir)
         ),
@@ -249,6 +308,6 @@ def _evaluate(
         },
         peak_memory=peak_memory_mb(),
         runtime={"batch_size": options.batch_size, "device": options.device, "dtype": options.dtype},
-        environment=env,
-        details=outcome.details,
-    )
+        environment=session.env,
+        details=details,
+    ), outcome.predictions

@@ -1,11 +1,16 @@
-"""The result store: one JSON file per (model, method config, task), written atomically.
+"""The result store: one JSON file per result identity, with its per-item predictions beside it.
 
-Layout: ``<out>/runs/<model>/<method>-<config hash>/<task>[.limit<N>].json``. A file exists only once
-its result is complete, so an interrupted run leaves nothing partial and the next run resumes.
+Layout: ``<out>/runs/<model>/<method>-<config hash>/<task>[.limit<N>][.seed<S>].data-<D>.json`` and the
+same name with ``.npz`` for the predictions. ``<model>`` is the weights' hash (so one model loaded by
+alias, GGUF path or folder shares one namespace), ``<S>`` appears for methods whose output depends on
+the seed, ``<D>`` is a digest of the data files read. Files are written atomically (predictions first):
+a result exists only once it is complete, so an interrupted run leaves nothing partial and resumes.
+Results stored by earlier versions (``<task>[.limit<N>].json``) still load for tables.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -13,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from bench.app.records import ResultRecord
-from bench.core.atomic import atomic_write_json
+from bench.core.atomic import atomic_write, atomic_write_json
 from bench.core.errors import BenchError
 from bench.core.processes import pid_alive
 
@@ -29,15 +36,25 @@ def _writer_alive(temp: Path) -> bool:
 
 @dataclass(frozen=True)
 class ResultKey:
-    model: str  # model slug
+    """The identity of a result: which weights, method config, task, limit, seed and data."""
+
+    model: str  # model namespace (weights hash, or a slug when the weights are unknown)
     method: str
     config_hash: str
     task: str
-    limit: int | None = None
+    limit: int | None = None  # None: the whole task
+    seed: int | None = None  # None: the method's output does not depend on the seed
+    data: str = ""  # digest of the data files' checksums ("" in results of earlier versions)
 
     def relative_path(self) -> Path:
-        suffix = f".limit{self.limit}" if self.limit else ""
-        return Path(self.model) / f"{self.method}-{self.config_hash}" / f"{self.task}{suffix}.json"
+        name = self.task
+        name += f".limit{self.limit}" if self.limit else ""
+        name += f".seed{self.seed}" if self.seed is not None else ""
+        name += f".data-{self.data}" if self.data else ""
+        return Path(self.model) / f"{self.method}-{self.config_hash}" / f"{name}.json"
+
+    def __str__(self) -> str:
+        return str(self.relative_path().with_suffix(""))
 
 
 class ResultStore:
@@ -69,10 +86,33 @@ class ResultStore:
     def exists(self, key: ResultKey) -> bool:
         return self.path(key).is_file()
 
-    def write(self, key: ResultKey, record: ResultRecord) -> Path:
+    def predictions_path(self, key: ResultKey) -> Path:
+        return self.path(key).with_suffix(".npz")
+
+    def write(
+        self, key: ResultKey, record: ResultRecord, predictions: dict[str, np.ndarray] | None = None
+    ) -> Path:
+        """Store a record (and its per-item predictions, written first so a record never lacks them)."""
         path = self.path(key)
+        if predictions:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **{name: np.asarray(v) for name, v in predictions.items()})
+            atomic_write(self.predictions_path(key), lambda tmp: tmp.write_bytes(buffer.getvalue()))
         atomic_write_json(path, record.to_dict())
         return path
+
+    def predictions(self, record: ResultRecord) -> dict[str, np.ndarray]:
+        """The per-item predictions stored beside a record read from this store (empty: none stored)."""
+        if record.path is None:
+            raise BenchError(f"{record.method.label} / {record.task}: the record was not read from a store")
+        path = Path(record.path).with_suffix(".npz")
+        if not path.is_file():
+            return {}
+        try:
+            with np.load(path) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"unreadable predictions file {path}: {exc}") from None
 
     def read(self, key: ResultKey) -> ResultRecord:
         return self._load(self.path(key))
@@ -90,6 +130,6 @@ class ResultStore:
         """Every stored record (optionally of one model slug), in a stable order."""
         if not self.runs.is_dir():
             return
-        pattern = f"{model}/*/*.json" if model else "*/*/*.json"
+        pattern = f"{model}/*/*.json" if model else "*/*/*.json"  # folders: namespace/method-config
         for path in sorted(self.runs.glob(pattern)):
             yield self._load(path)

@@ -58,10 +58,16 @@ def build_tables(
 ) -> list[ComparisonTable]:
     """One table per (model, suite) found in ``records``, plus an STS + gen table per model with both."""
     frame = records_frame(list(records))
-    tables = [
-        _suite_table(str(model), str(suite_name), rows, method_order)
-        for (model, suite_name), rows in frame.groupby(["model", "suite"], sort=True)
-    ]
+    if frame.empty:
+        return []
+    own, shared = frame[~frame["shared"]], frame[frame["shared"]]
+    if own.empty:  # only model-independent methods (e.g. sbert): one table of their own
+        own, shared = shared, shared.iloc[0:0]
+    tables = []
+    for (_, suite_name), rows in own.groupby(["model", "suite"], sort=True):
+        name = str(rows["model_name"].mode().iloc[0])  # the display name most of its results carry
+        rows = pd.concat([rows, shared[shared["suite"] == suite_name]])
+        tables.append(_suite_table(name, str(suite_name), rows, method_order))
     return tables + combined_tables(tables)
 
 

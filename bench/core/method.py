@@ -59,6 +59,12 @@ class Method(ABC, Generic[ConfigT]):
     uses_llm: ClassVar[bool] = True
     trains: ClassVar[bool] = False  # trained methods fit an adapter in ``prepare``
 
+    @classmethod
+    def depends_on_seed(cls) -> bool:
+        """Whether the seed changes this method's output (a training-free method is deterministic, so
+        ``--seeds 0,1,2`` computes it once)."""
+        return cls.trains
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "description" not in cls.__dict__ and "Config" in cls.__dict__:

@@ -51,6 +51,8 @@ class TaskOutcome:
     split: str
     stats: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # suite-specific provenance, stored as is
+    # per-item outcomes in task order, for paired tests (STS: "cosine" and "gold"; gen: "<metric>")
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def main_score(self) -> float:
@@ -76,6 +78,11 @@ class Suite(ABC):
     @abstractmethod
     def evaluate(self, evaluand: Evaluand, task: str, data_dir: Path, limit: int | None) -> TaskOutcome:
         """Score ``evaluand`` on ``task``; ``limit`` keeps the first N examples."""
+
+    def task_size(self, task: str, data_dir: Path) -> int | None:
+        """Examples in the whole task (None: not known before evaluating); a limit at or above it is the
+        whole task and is stored as such."""
+        return None
 
     def average_label(self) -> str | None:
         """Column name of the suite average in tables (None: no average)."""
