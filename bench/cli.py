@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-samples", type=int, default=None, help="cap on training examples for trained methods"
     )
     _add_common(run)
+    _add_comparison_options(run)
     run.add_argument(
         "--set",
         dest="settings",
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: sts; 'none' to skip)",
     )
     ablate.add_argument("--eval-limit", type=int, default=None, help="--limit for that evaluation")
+    ablate.add_argument(
+        "--seeds", type=_seeds, default=None, help="seeds of that evaluation, e.g. 0,1,2 (default: --seed)"
+    )
     ablate.add_argument("--heartbeat", type=int, default=60, help="RDB heartbeat interval in seconds")
     ablate.add_argument("--worker-only", action="store_true", help=argparse.SUPPRESS)
     _add_common(ablate)
@@ -166,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--model", default=None, help="only this model (alias or slug)")
     table.add_argument("--suite", type=_csv, default=None, help="only these suites")
     table.add_argument("--methods", type=_csv, default=None, help="only these methods, in this order")
+    _add_comparison_options(table)
+
+    compare = sub.add_parser("compare", help="paired report for two rows of stored results (A vs B)")
+    compare.add_argument("a", help="method name or row label of A")
+    compare.add_argument("b", help="method name or row label of B (the baseline)")
+    compare.add_argument("--suite", default="sts", help="suite of the two rows (default: sts)")
+    compare.add_argument(
+        "--limit", type=int, default=None, help="which limit, when a row has several (0: all)"
+    )
+    compare.add_argument("--model", default=None, help="only results of this model (slug or namespace)")
+    compare.add_argument(
+        "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
+    )
+    _add_comparison_options(compare)
     return parser
 
 
@@ -194,11 +212,41 @@ def cmd_ls(_: argparse.Namespace) -> None:
     data_console.print(suites)
 
 
-def _emit_tables(out: Path, records, method_order=None, write: bool = True, show: bool = True) -> None:
+def _add_comparison_options(parser: argparse.ArgumentParser) -> None:
+    """``--baseline`` and the bootstrap settings, shared by ``run``, ``table`` and ``compare``."""
+    parser.add_argument(
+        "--baseline", default=None, help="compare every row with this method or row label (paired CI, p)"
+    )
+    parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default: 10000)")
+    parser.add_argument("--stats-seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
+
+
+def _check_comparison_options(args: argparse.Namespace) -> None:
+    if args.resamples < 100:
+        raise BenchError(f"--resamples must be at least 100, got {args.resamples}")
+
+
+def _emit_tables(
+    out: Path,
+    records,
+    method_order=None,
+    write: bool = True,
+    show: bool = True,
+    args: argparse.Namespace | None = None,
+) -> None:
+    from bench.app.store import ResultStore
     from bench.app.tables import build_tables, print_table, write_table
     from bench.core.progress import console
 
-    tables = build_tables(records, method_order)
+    baseline = getattr(args, "baseline", None)
+    tables = build_tables(
+        records,
+        method_order,
+        baseline=baseline,
+        predictions=ResultStore(out).predictions if baseline else None,
+        n_resamples=getattr(args, "resamples", 10_000),
+        seed=getattr(args, "stats_seed", 0),
+    )
     if not tables:
         raise BenchError(f"no stored results under {out / 'runs'} match")
     for table in tables:
@@ -209,14 +257,21 @@ def _emit_tables(out: Path, records, method_order=None, write: bool = True, show
             console.print(f"[dim]written: {', '.join(str(p) for p in paths)}[/dim]")
 
 
-def _refresh_table_files(out: Path, run_records: list) -> None:
+def _refresh_table_files(
+    out: Path,
+    run_records: list,
+    method_order=None,
+    show: bool = False,
+    args: argparse.Namespace | None = None,
+) -> None:
     """Rewrite the table files of every model a run touched from *all* its stored results (the
-    combined STS + gen table needs both suites, whichever one this run computed)."""
+    combined STS + gen table needs both suites, whichever one this run computed); ``show`` prints the
+    same tables."""
     from bench.app.store import ResultStore
 
     models = {r.model_namespace for r in run_records}
     stored = [r for r in ResultStore(out).records() if r.model_namespace in models or r.shared_across_models]
-    _emit_tables(out, stored, show=False)
+    _emit_tables(out, stored, method_order, show=show, args=args)
 
 
 def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
@@ -242,6 +297,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     if args.limit is not None and args.limit < 0:
         raise BenchError(f"--limit must be a number of examples (0: all), got {args.limit}")
+    _check_comparison_options(args)
     request = RunRequest(
         methods=args.methods,
         suites=args.suite,
@@ -257,7 +313,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     keys = run(request)
     store = ResultStore(args.out)
     records = [store.read(k) for k in keys]
-    _emit_tables(args.out, records, args.methods, write=False)  # this run's rows on the console
+    _refresh_table_files(args.out, records, args.methods, show=True, args=args)  # console = files
     _refresh_table_files(args.out, records)
 
 
@@ -303,6 +359,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         fixed=fixed,
         dev_pairs=dev_pairs,
         heartbeat=args.heartbeat,
+        eval_seeds=args.seeds,
     )
     outcome = run_ablation(request, args.argv, args.worker_only, evaluate, args.eval_limit)
     if outcome and outcome.get("keys"):
@@ -332,10 +389,47 @@ def cmd_table(args: argparse.Namespace) -> None:
         # the base row holds the generation scores every training-free method shares
         keep = {*args.methods, BASE_ROW}
         records = [r for r in records if r.method.name in keep]
-    _emit_tables(args.out, records, args.methods)
+    _check_comparison_options(args)
+    _emit_tables(args.out, records, args.methods, args=args)
 
 
-COMMANDS = {"ls": cmd_ls, "run": cmd_run, "ablate": cmd_ablate, "table": cmd_table}
+def cmd_compare(args: argparse.Namespace) -> None:
+    from bench.app.compare import compare_rows
+    from bench.app.report import print_comparison
+    from bench.app.store import ResultStore
+
+    _check_comparison_options(args)
+    store = ResultStore(args.out)
+    records = [r for r in store.records() if r.suite == args.suite]
+    if args.model:
+        records = [
+            r for r in records if r.shared_across_models or args.model in (r.model_slug, r.model_namespace)
+        ]
+    rows = [_select_row(records, name, args.limit) for name in (args.a, args.b)]
+    comparison = compare_rows(rows[0], rows[1], store.predictions, args.resamples, args.stats_seed)
+    print_comparison(comparison)
+
+
+def _select_row(records: list, name: str, limit: int | None) -> list:
+    """The results of one table row: the row label (or method name) at one limit, every seed."""
+    chosen = [r for r in records if name in (r.method.label, r.method.name)]
+    if not chosen:
+        raise BenchError(f"no stored results for {name!r} in this suite")
+    labels = {r.method.label for r in chosen}
+    if len(labels) > 1:
+        raise BenchError(f"{name!r} matches several rows ({', '.join(sorted(labels))}); name one of them")
+    limits = {r.limit or 0 for r in chosen}
+    wanted = limit if limit is not None else (limits.pop() if len(limits) == 1 else None)
+    if wanted is None:
+        shown = ", ".join(str(x) if x else "all" for x in sorted(limits))
+        raise BenchError(f"{name!r} was scored with several limits ({shown}); pass --limit")
+    chosen = [r for r in chosen if (r.limit or 0) == wanted]
+    if not chosen:
+        raise BenchError(f"no stored results for {name!r} with --limit {wanted}")
+    return chosen
+
+
+COMMANDS = {"ls": cmd_ls, "run": cmd_run, "ablate": cmd_ablate, "table": cmd_table, "compare": cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

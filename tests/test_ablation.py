@@ -222,7 +222,7 @@ def test_tiny_sempa_study_on_sqlite_reports_evaluates_and_resumes(
     out = tmp_path / "results"
     argv = _ablate(tiny_model_dir, tiny_nli_data, out, "--method", "sempa", "--study", "tiny",
                    "--param", "beta=log:0.01:1.0", "--param", "lora_r=choice:4,8", "--trials", "3",
-                   "--eval-limit", "6", *SEMPA_FIXED)  # fmt: skip
+                   "--eval-limit", "6", "--seeds", "0,1", *SEMPA_FIXED)  # fmt: skip
     assert main(argv) == 0
     study = _study(out, "tiny")
     trials = study.get_trials()
@@ -235,9 +235,13 @@ def test_tiny_sempa_study_on_sqlite_reports_evaluates_and_resumes(
     best = json.loads((folder / "best.json").read_text())
     assert best["value"] == study.best_value and best["config"]["beta"] == best["params"]["beta"]
     assert best["config"]["train_samples"] == 8
-    labels = {json.loads(p.read_text())["method"]["label"] for p in (out / "runs").rglob("STS12.limit6.*json")}
+    labels = {
+        json.loads(p.read_text())["method"]["label"] for p in (out / "runs").rglob("STS12.limit6.*json")
+    }
     assert "sempa[best]" in labels  # scored once on the test suite under its own row label
-    assert "sempa[best]" in (out / "tables" / "tiny-llama0-sts.md").read_text()
+    seeds = {p.name.split(".")[2] for p in (out / "runs").rglob("STS12.limit6.seed*.json")}
+    assert seeds == {"seed0", "seed1"}  # the final evaluation ran with both seeds
+    assert "sempa[best]" in (out / "tables" / "tiny-llama0-sts-first6.md").read_text()
     # resume: one more trial; the first three are untouched
     assert main([*argv[: -len(SEMPA_FIXED)], "--trials", "4", *SEMPA_FIXED]) == 0
     again = _study(out, "tiny").get_trials()

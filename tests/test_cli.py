@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,8 +155,9 @@ def test_run_then_table(tiny_model_dir, tiny_data, tmp_path, cache_env):
         env={"BENCH_CACHE": str(cache_env), "COLUMNS": "200"},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "mean[layer=-2] (first 6)" in proc.stdout and "Avg" in proc.stdout  # the table: data on stdout
-    stem = f"{tiny_model_dir.name}-sts"
+    assert "mean[layer=-2]" in proc.stdout and "Avg" in proc.stdout  # the table: data on stdout
+    assert "first 6 examples of each task" in " ".join(proc.stdout.split())  # the table names the limit
+    stem = f"{tiny_model_dir.name}-sts-first6"
     csv = (out / "tables" / f"{stem}.csv").read_text()
     assert csv.splitlines()[0] == "method,STS12,STS-B,Avg"
     for ext in ("csv", "tex", "md"):
@@ -170,7 +172,24 @@ def test_run_then_table(tiny_model_dir, tiny_data, tmp_path, cache_env):
                   env={"BENCH_CACHE": str(cache_env)})  # fmt: skip
     assert again.returncode == 0, again.stderr
     rows = [line.split(",")[0] for line in (out / "tables" / f"{stem}.csv").read_text().splitlines()[1:]]
-    assert {"prompteol (first 6)", "mean[layer=-2] (first 6)", "echo (first 6)"} <= set(rows)
+    assert {"prompteol", "mean[layer=-2]", "echo"} <= set(rows)
+    # paired comparisons with a baseline: console, long CSV and the two-row report
+    proc = bench("table", "--out", str(out), "--baseline", "prompteol", "--resamples", "500",
+                 env={"COLUMNS": "250"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Δ vs prompteol" in proc.stdout
+    long = pd.read_csv(out / "tables" / f"{stem}-long.csv")
+    echo = long[(long["row"] == "echo") & (long["task"] == "STS12")].iloc[0]
+    assert echo["baseline"] == "prompteol" and echo["ci_low"] <= echo["delta"] <= echo["ci_high"]
+    assert 0 < echo["p"] <= 1 and echo["p_holm"] >= echo["p"]
+    assert long[long["row"] == "prompteol"]["delta"].isna().all()
+    proc = bench(
+        "compare", "echo", "prompteol", "--out", str(out), "--resamples", "500", env={"COLUMNS": "250"}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Williams" in proc.stdout and "STS12" in proc.stdout and "average" in proc.stdout
+    assert_one_line_error(bench("compare", "nosuch", "prompteol", "--out", str(out)), "no stored results")
+    assert_one_line_error(bench("table", "--out", str(out), "--resamples", "5"), "--resamples")
 
 
 def _run_args(tiny_model_dir, tiny_data, out) -> list[str]:

@@ -70,9 +70,13 @@ def test_limited_results_are_stored_apart_and_marked(tiny_model_dir, tiny_data, 
     store = ResultStore(out)
     assert store.path(full[0]) != store.path(limited[0])
     assert store.read(limited[0]).n_examples == 4
-    (table,) = build_tables(store.records())
-    assert list(table.frame.index) == ["prompteol", "prompteol (first 4)"]
-    assert "first N" in to_markdown(table)
+    # never mixed in one column: one table per limit, the limit in the table's name and title, not the row's
+    full_table, limited_table = build_tables(store.records())
+    assert list(full_table.frame.index) == list(limited_table.frame.index) == ["prompteol"]
+    assert (full_table.limit, limited_table.limit) == (None, 4)
+    assert limited_table.stem.endswith("-sts-first4") and not full_table.stem.endswith("first4")
+    assert "first 4 examples of each task" in to_markdown(limited_table)
+    assert "first" not in to_markdown(full_table)
 
 
 def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):

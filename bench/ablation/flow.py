@@ -96,7 +96,7 @@ def _evaluate_on_test(
         keys += run_suites(
             RunRequest(
                 methods=[request.method], suites=list(suites), options=request.options, limit=limit,
-                overrides={request.method: overrides},
+                overrides={request.method: overrides}, seeds=request.eval_seeds,
                 labels={request.method: f"{request.method}[{tag}]"},
             ),
             provider,

@@ -46,6 +46,7 @@ class AblationRequest:
     fixed: dict[str, Any] = field(default_factory=dict)  # --set / --train-samples: every trial uses them
     dev_pairs: int | None = None  # training-free methods: STS-B dev pairs scored (None: all)
     heartbeat: int = 60  # seconds between RDB heartbeats; a silent trial fails after 2x, then is retried
+    eval_seeds: list[int] | None = None  # seeds of the final test evaluation (None: the options' seed)
     max_retry: int = 2
 
     @property

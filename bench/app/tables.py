@@ -14,9 +14,11 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
+from bench.app.compare import Predictions, RowComparison, compare_rows
 from bench.app.records import BASE_ROW, ResultRecord, records_frame
 from bench.core.atomic import atomic_write_text
 from bench.core.progress import data_console
+from bench.core.statistics import DEFAULT_RESAMPLES, PairedComparison, holm
 from bench.core.suite import SUITES, Suite
 
 
@@ -24,24 +26,42 @@ from bench.core.suite import SUITES, Suite
 class ComparisonTable:
     model: str
     suite: str
-    frame: pd.DataFrame  # index = row labels, columns = task labels (+ average)
+    frame: pd.DataFrame  # index = row labels, columns = task labels (+ average); mean over seeds
     notes: list[str]
     lower_is_better: frozenset[str] = frozenset()  # columns where the smallest value is best
     row_methods: dict[str, tuple[str, str]] = field(default_factory=dict)  # row -> (name, label)
+    limit: int | None = None  # suites with one limit for every task: the first N examples of each
+    sd: pd.DataFrame | None = None  # sample sd over seeds per cell (NaN: one seed)
+    n_seeds: pd.DataFrame | None = None  # seeds per cell
+    column_tasks: dict[str, str] = field(default_factory=dict)  # column label -> task
+    row_records: dict[str, list[ResultRecord]] = field(default_factory=dict)
+    baseline: str | None = None  # row every other row is compared with
+    comparisons: dict[str, RowComparison] = field(default_factory=dict)  # row -> vs the baseline
+    p_holm: dict[tuple[str, str], float] = field(default_factory=dict)  # (row, column) -> adjusted p
+    # (row, column) -> 95% CI of the difference to the baseline, as offsets (below, above) of the value
+    intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     @property
     def stem(self) -> str:
-        return f"{self.model}-{self.suite}"
+        return f"{self.model}-{self.suite}" + (f"-first{self.limit}" if self.limit else "")
+
+    def comparison(self, row: str, column: str) -> PairedComparison | None:
+        """The paired comparison of a cell with the baseline's cell (None: none was made)."""
+        compared = self.comparisons.get(row)
+        if compared is None:
+            return None
+        if column == self.average_column:
+            return compared.result.average
+        task = self.column_tasks.get(column)
+        return next((c for c in compared.result.per_task if c.name == task), None)
+
+    @property
+    def average_column(self) -> str | None:
+        return next((c for c in self.frame.columns if c in AVERAGE_COLUMNS), None)
 
 
 def _limited(limit: Any) -> bool:
     return not pd.isna(limit) and bool(limit)
-
-
-def row_label(label: str, limit: int | None, suite: Suite | None = None) -> str:
-    if suite is not None and suite.limit_per_task:
-        return label  # the limit is shown in the column instead
-    return f"{label} (first {limit})" if _limited(limit) else label
 
 
 def column_label(task: str, limit: int | None, suite: Suite | None) -> str:
@@ -54,12 +74,21 @@ def column_label(task: str, limit: int | None, suite: Suite | None) -> str:
 
 
 def build_tables(
-    records: Iterable[ResultRecord], method_order: Sequence[str] | None = None
+    records: Iterable[ResultRecord],
+    method_order: Sequence[str] | None = None,
+    baseline: str | None = None,
+    predictions: Predictions | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> list[ComparisonTable]:
-    """One table per (model, suite) found in ``records``, plus an STS + gen table per model with both."""
-    frame = records_frame(list(records))
+    """One table per (model, suite, limit) found in ``records``, plus an STS + gen table per model with
+    both. With ``baseline`` (a row label or method name) and ``predictions`` (reads a record's stored
+    per-item predictions), every other row is compared with it (paired bootstrap, Holm-adjusted)."""
+    records = list(records)
+    frame = records_frame(records)
     if frame.empty:
         return []
+    frame = frame.assign(record=records)
     own, shared = frame[~frame["shared"]], frame[frame["shared"]]
     if own.empty:  # only model-independent methods (e.g. sbert): one table of their own
         own, shared = shared, shared.iloc[0:0]
@@ -67,21 +96,30 @@ def build_tables(
     for (_, suite_name), rows in own.groupby(["model", "suite"], sort=True):
         name = str(rows["model_name"].mode().iloc[0])  # the display name most of its results carry
         rows = pd.concat([rows, shared[shared["suite"] == suite_name]])
-        tables.append(_suite_table(name, str(suite_name), rows, method_order))
+        suite = SUITES.get(str(suite_name)) if suite_name in SUITES else None
+        per_task_limits = suite is None or suite.limit_per_task
+        limits = rows["limit"].fillna(0) if not per_task_limits else pd.Series(0, index=rows.index)
+        for limit, part in rows.groupby(limits, sort=True):
+            table = _suite_table(name, str(suite_name), part, method_order, int(limit) or None)
+            if baseline is not None and predictions is not None:
+                _compare_with_baseline(table, baseline, predictions, n_resamples, seed)
+            tables.append(table)
     return tables + combined_tables(tables)
 
 
 def _suite_table(
-    model: str, suite_name: str, rows: pd.DataFrame, method_order: Sequence[str] | None
+    model: str,
+    suite_name: str,
+    rows: pd.DataFrame,
+    method_order: Sequence[str] | None,
+    limit: int | None,
 ) -> ComparisonTable:
     suite = SUITES.get(suite_name) if suite_name in SUITES else None
     order = list(method_order or [])
     rows = rows.assign(
-        row=[
-            row_label(label, limit, suite) for label, limit in zip(rows["label"], rows["limit"], strict=True)
-        ],
-        column=[column_label(t, limit, suite) for t, limit in zip(rows["task"], rows["limit"], strict=True)],
-    ).drop_duplicates(["row", "column"], keep="last")
+        row=rows["label"],
+        column=[column_label(t, lim, suite) for t, lim in zip(rows["task"], rows["limit"], strict=True)],
+    ).drop_duplicates(["row", "column", "seed"], keep="last")
     task_of = dict(zip(rows["column"], rows["task"], strict=True))
     row_methods = {
         row: (name, label)
@@ -92,16 +130,29 @@ def _suite_table(
     }
     task_rank = {t: i for i, t in enumerate(suite.task_names())} if suite else {}
     columns = sorted(task_of, key=lambda c: (task_rank.get(task_of[c], 10**6), task_of[c], c))
-    frame = rows.pivot(index="row", columns="column", values="score").reindex(columns=columns)
-    frame.columns.name = None
-    frame = frame.loc[sorted(frame.index, key=lambda label: order_key[label])]
+    index = sorted(row_methods, key=lambda label: order_key[label])
+
+    def cells(how: str) -> pd.DataFrame:
+        table = rows.pivot_table(index="row", columns="column", values="score", aggfunc=how, dropna=False)
+        table.columns.name = None
+        return table.reindex(index=index, columns=columns)
+
+    frame, sd, n_seeds = cells("mean"), cells("std"), cells("count")
     lower = frozenset(c for c in columns if suite and not suite.higher_is_better(task_of[c]))
-    notes = [f"{suite_name} on {model}: main metric x 100"]
+    notes = [
+        f"{suite_name} on {model}: main metric x 100"
+        + (f", first {limit} examples of each task" if limit else "")
+    ]
     average = suite.average_label() if suite else None
     averaged = [c for c in columns if c not in lower]
     if average and len(averaged) > 1:
         complete = frame[averaged].notna().all(axis=1)
         frame[average] = frame[averaged].mean(axis=1).where(complete)
+        per_seed = rows[rows["column"].isin(averaged)].pivot_table(
+            index="row", columns="seed", values="score", aggfunc="mean"
+        )
+        sd[average] = per_seed.std(axis=1).reindex(index).where(complete)  # sd over seeds of the average
+        n_seeds[average] = per_seed.notna().sum(axis=1).reindex(index)
         if lower:
             notes.append(f"{average} leaves out {', '.join(sorted(lower))} (lower is better)")
         if not complete.all():
@@ -111,14 +162,84 @@ def _suite_table(
             notes.append(f"{DELTA}: {average} minus the base model's (training-free methods leave the base)")
     if suite is not None and suite.limit_per_task:
         notes.append("'(N)' in a column: only the first N examples of that task were scored")
-    elif any(_limited(limit) for limit in rows["limit"]):
-        notes.append("'(first N)': only the first N examples of each task were scored")
+    if (n_seeds.max(axis=None) or 0) > 1:
+        notes.append("rows over several seeds: mean ± sd over seeds (n in the long CSV)")
     frame.index.name = "method"
-    return ComparisonTable(model, suite_name, frame, notes, lower, row_methods)
+    row_records = {row: list(part["record"]) for row, part in rows.groupby("row")}
+    return ComparisonTable(
+        model, suite_name, frame, notes, lower, row_methods, limit, sd, n_seeds, task_of, row_records
+    )
+
+
+def _compare_with_baseline(
+    table: ComparisonTable, baseline: str, predictions: Predictions, n_resamples: int, seed: int
+) -> None:
+    """Fill ``table.comparisons`` (every row vs the baseline row) and Holm-adjusted p-values."""
+    rows = [r for r in table.frame.index if r == baseline or table.row_methods[r][0] == baseline]
+    if not rows:
+        table.notes.append(f"baseline {baseline!r} has no row in this table: no comparisons")
+        return
+    table.baseline = rows[0]
+    base_records = table.row_records[table.baseline]
+    for row in table.frame.index:
+        if row != table.baseline:
+            table.comparisons[row] = compare_rows(
+                table.row_records[row], base_records, predictions, n_resamples, seed
+            )
+    cells = {
+        (row, column): compared
+        for row in table.comparisons
+        for column in table.frame.columns
+        if (compared := table.comparison(row, column)) is not None
+    }
+    adjusted = holm([c.p_value for c in cells.values()]) if cells else []
+    table.p_holm = dict(zip(cells, adjusted, strict=True))
+    test = next(iter(table.comparisons.values())).test if table.comparisons else ""
+    table.notes.append(
+        f"Δ vs {table.baseline}: difference with its 95% CI ({test}); † p < 0.05 after Holm's correction "
+        f"over the {len(cells)} comparisons of this table"
+    )
+
+
+def long_frame(table: ComparisonTable) -> pd.DataFrame:
+    """The table as tidy rows: one per (row, column) with score, sd, n_seeds and the comparison."""
+    out = []
+    for row in table.frame.index:
+        name, _ = table.row_methods.get(row, (row, row))
+        for column in table.frame.columns:
+            if column == DELTA:
+                continue
+            compared = table.comparison(row, column)
+            out.append({
+                "model": table.model, "suite": table.suite, "method": name, "row": row,
+                "config_hash": _config_hash(table, row), "task": table.column_tasks.get(column, column),
+                "column": column, "limit": table.limit, "score": table.frame.loc[row, column],
+                "sd": _cell(table.sd, row, column), "n_seeds": _cell(table.n_seeds, row, column),
+                "baseline": table.baseline if compared else None,
+                "delta": compared.delta if compared else None,
+                "ci_low": compared.ci_low if compared else None,
+                "ci_high": compared.ci_high if compared else None,
+                "p": compared.p_value if compared else None,
+                "p_holm": table.p_holm.get((row, column)),
+            })  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def _config_hash(table: ComparisonTable, row: str) -> str | None:
+    records = table.row_records.get(row)
+    return records[0].method.config_hash if records else None
+
+
+def _cell(frame: pd.DataFrame | None, row: str, column: str) -> float | None:
+    if frame is None or column not in frame.columns or row not in frame.index:
+        return None
+    value = frame.loc[row, column]
+    return None if pd.isna(value) else float(value)
 
 
 DELTA = "Δ vs base"
 STS_AVG, GEN_AVG = "STS avg", "Gen avg"
+AVERAGE_COLUMNS = ("Avg", GEN_AVG)
 
 
 def combined_tables(tables: list[ComparisonTable]) -> list[ComparisonTable]:
@@ -128,18 +249,25 @@ def combined_tables(tables: list[ComparisonTable]) -> list[ComparisonTable]:
     """
     from bench.core.method import METHODS
 
-    by_key = {(t.model, t.suite): t for t in tables}
+    gens = {t.model: t for t in tables if t.suite == "gen"}
     out = []
-    for (model, suite), sts in by_key.items():
-        gen = by_key.get((model, "gen"))
-        if suite != "sts" or gen is None or "Avg" not in sts.frame or GEN_AVG not in gen.frame:
+    for sts in tables:
+        model, gen = sts.model, gens.get(sts.model)
+        if sts.suite != "sts" or gen is None or "Avg" not in sts.frame or GEN_AVG not in gen.frame:
             continue
-        rows = {}
+        rows, intervals = {}, {}
         for label, (name, method_label) in sts.row_methods.items():
             cls = METHODS.get(name) if name in METHODS else None
             gen_row = BASE_ROW if cls is not None and cls.uses_llm and not cls.trains else method_label
             gen_avg = gen.frame[GEN_AVG].get(gen_row, float("nan"))
             rows[label] = {STS_AVG: sts.frame.loc[label, "Avg"], GEN_AVG: gen_avg}
+            for column, source, row in ((STS_AVG, sts, label), (GEN_AVG, gen, gen_row)):
+                compared = source.comparison(row, source.average_column or "")
+                if compared is not None:
+                    intervals[(label, column)] = (
+                        compared.delta - compared.ci_low,
+                        compared.ci_high - compared.delta,
+                    )
         frame = pd.DataFrame.from_dict(rows, orient="index").reindex(sts.frame.index)
         if BASE_ROW in gen.frame.index:
             frame[DELTA] = frame[GEN_AVG] - gen.frame.loc[BASE_ROW, GEN_AVG]
@@ -149,26 +277,86 @@ def combined_tables(tables: list[ComparisonTable]) -> list[ComparisonTable]:
             "training-free methods leave the model unchanged: their generation scores are the base model's",
             *[n for n in sts.notes[1:] + gen.notes[1:] if "Δ" not in n],
         ]
-        out.append(ComparisonTable(model, "sts+gen", frame, notes))
+        if intervals:
+            notes.append("error bars: 95% paired CI of the difference to each suite's baseline row")
+        out.append(ComparisonTable(model, "sts+gen", frame, notes, limit=sts.limit, intervals=intervals))
+    return out
+
+
+SIGNIFICANT = 0.05
+DAGGER = "†"
+
+
+def _best(table: ComparisonTable) -> dict[str, float]:
+    if len(table.frame) < 2:
+        return {}
+    return {
+        c: (table.frame[c].min() if c in table.lower_is_better else table.frame[c].max())
+        for c in table.frame.columns
+    }
+
+
+def _significant(table: ComparisonTable, row: str, column: str) -> bool:
+    p_value = table.p_holm.get((row, column))
+    return p_value is not None and p_value < SIGNIFICANT
+
+
+def score_cells(table: ComparisonTable, latex: bool = False) -> pd.DataFrame:
+    """Display text of every score cell: mean (± sd over seeds), best in bold, † when the difference
+    to the baseline is significant after Holm's correction."""
+    best = _best(table)
+    pm, dagger = (r" $\pm$ ", r"$^\dagger$") if latex else (" ± ", DAGGER)
+    out = pd.DataFrame(index=table.frame.index, columns=table.frame.columns, dtype=object)
+    for row in table.frame.index:
+        for column in table.frame.columns:
+            value = table.frame.loc[row, column]
+            if pd.isna(value):
+                out.loc[row, column] = "--"
+                continue
+            text = f"{value:.2f}"
+            if latex and column in best and value == best[column]:
+                text = rf"\textbf{{{text}}}"
+            sd = _cell(table.sd, row, column)
+            if sd is not None and (_cell(table.n_seeds, row, column) or 0) > 1:
+                text += f"{pm}{sd:.2f}"
+            out.loc[row, column] = text + (dagger if _significant(table, row, column) else "")
+    return out
+
+
+def delta_cells(table: ComparisonTable) -> pd.DataFrame | None:
+    """Display text of each row's difference to the baseline: ``+1.20 [0.31, 2.05]†`` (None: no baseline)."""
+    if not table.comparisons:
+        return None
+    columns = [c for c in table.frame.columns if c != DELTA]
+    out = pd.DataFrame(index=list(table.comparisons), columns=columns, dtype=object)
+    for row in out.index:
+        for column in columns:
+            compared = table.comparison(row, column)
+            out.loc[row, column] = (
+                "--"
+                if compared is None
+                else f"{compared.delta:+.2f} [{compared.ci_low:+.2f}, {compared.ci_high:+.2f}]"
+                + (DAGGER if _significant(table, row, column) else "")
+            )
+    out.index.name = f"Δ vs {table.baseline}"
     return out
 
 
 def to_latex(table: ComparisonTable) -> str:
-    frame = table.frame
-    styler = frame.style.format("{:.2f}", na_rep="--").format_index(escape="latex", axis=0)
-    styler = styler.format_index(escape="latex", axis=1)
-    if len(frame) > 1:
-        higher = [c for c in frame.columns if c not in table.lower_is_better]
-        lower = [c for c in frame.columns if c in table.lower_is_better]
-        styler = styler.highlight_max(axis=0, subset=higher, props="textbf:--rwrap;")
-        if lower:
-            styler = styler.highlight_min(axis=0, subset=lower, props="textbf:--rwrap;")
-    caption = "; ".join(table.notes).replace("_", r"\_")
-    return styler.to_latex(hrules=True, caption=caption, column_format="l" + "r" * len(frame.columns))
+    cells = score_cells(table, latex=True)
+    cells.index.name = "method"
+    styler = cells.style.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
+    caption = "; ".join(table.notes).replace("_", r"\_").replace(DAGGER, r"$^\dagger$")
+    return styler.to_latex(hrules=True, caption=caption, column_format="l" + "r" * len(cells.columns))
 
 
 def to_markdown(table: ComparisonTable) -> str:
-    body = table.frame.to_markdown(floatfmt=".2f")
+    cells = score_cells(table)
+    cells.index.name = "method"
+    body = cells.to_markdown(colalign=["left"] + ["right"] * len(cells.columns))
+    deltas = delta_cells(table)
+    if deltas is not None:
+        body += "\n\n" + deltas.to_markdown(colalign=["left"] + ["right"] * len(deltas.columns))
     return body + "\n\n" + "\n".join(f"- {note}" for note in table.notes) + "\n"
 
 
@@ -178,35 +366,42 @@ def write_table(table: ComparisonTable, folder: Path) -> list[Path]:
     atomic_write_text(paths[0], table.frame.round(4).to_csv())
     atomic_write_text(paths[1], to_latex(table))
     atomic_write_text(paths[2], to_markdown(table))
+    if table.suite != "sts+gen":
+        paths.append(folder / f"{table.stem}-long.csv")
+        atomic_write_text(paths[-1], long_frame(table).round(4).to_csv(index=False))
     if table.suite == "sts+gen":
         from bench.app.plots import plot_tradeoff
 
         title = f"{table.model}: embedding quality vs generation (one point per method)"
         paths.append(
-            plot_tradeoff(table.frame, STS_AVG, GEN_AVG, title, folder / f"{table.stem}-tradeoff.png")
+            plot_tradeoff(
+                table.frame, STS_AVG, GEN_AVG, title, folder / f"{table.stem}-tradeoff.png", table.intervals
+            )
         )
     return paths
 
 
 def print_table(table: ComparisonTable) -> None:
-    view = Table(title=table.notes[0], title_justify="left")
-    view.add_column("method", style="bold")
-    for column in table.frame.columns:
-        view.add_column(str(column), justify="right")
-    best = {
-        c: (table.frame[c].min() if c in table.lower_is_better else table.frame[c].max())
-        for c in table.frame.columns
-    }
-    for label, row in table.frame.iterrows():
-        cells = []
-        for column, value in row.items():
-            if pd.isna(value):
-                cells.append("--")
-            elif len(table.frame) > 1 and value == best[column]:
-                cells.append(f"[bold green]{value:.2f}[/bold green]")
-            else:
-                cells.append(f"{value:.2f}")
-        view.add_row(escape(str(label)), *cells)
-    data_console.print(view)
+    """The score table (and the differences to the baseline, if any) on stdout; best cells in green."""
+    best = _best(table)
+    cells = score_cells(table)
+    views = [(table.notes[0], cells, best)]
+    deltas = delta_cells(table)
+    if deltas is not None:
+        views.append((f"Δ vs {table.baseline} with 95% CI", deltas, {}))
+    for title, texts, highlight in views:
+        view = Table(title=title, title_justify="left")
+        view.add_column(str(texts.index.name or "method"), style="bold")
+        for column in texts.columns:
+            view.add_column(str(column), justify="right")
+        for row in texts.index:
+            shown = []
+            for column in texts.columns:
+                text = escape(str(texts.loc[row, column]))
+                value = table.frame.loc[row, column] if row in table.frame.index else None
+                is_best = column in highlight and value == highlight[column]
+                shown.append(f"[bold green]{text}[/bold green]" if is_best else text)
+            view.add_row(escape(str(row)), *shown)
+        data_console.print(view)
     for note in table.notes[1:]:
-        data_console.print(f"[dim]{note}[/dim]")
+        data_console.print(f"[dim]{escape(note)}[/dim]")

@@ -1,0 +1,161 @@
+"""Tables with a baseline: paired CIs, Holm-adjusted daggers and seed aggregation, on synthetic
+predictions whose answer is known."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.app.compare import compare_rows
+from bench.app.records import MethodInfo, ResultRecord
+from bench.app.tables import build_tables, long_frame, score_cells, to_latex, to_markdown
+from bench.core.statistics import spearman
+
+MODEL = {"name": "m", "slug": "m"}
+TASKS = ("STS12", "STS13")
+
+
+def _dataset(seed: int = 0, n: int = 300):
+    rng = np.random.default_rng(seed)
+    gold = {t: np.round(rng.uniform(0, 5, n) * 5) / 5 for t in TASKS}
+    noise = {t: rng.normal(size=n) for t in TASKS}
+    return gold, noise
+
+
+def _records(method: str, predictions: dict, gold: dict, cosines: dict, seed: int = 0) -> list[ResultRecord]:
+    out = []
+    for task in TASKS:
+        path = Path(f"/fake/{method}/{task}.seed{seed}.json")
+        predictions[path] = {"gold": gold[task], "cosine": cosines[task]}
+        score = 100 * spearman(gold[task], cosines[task])
+        out.append(
+            ResultRecord(MODEL, MethodInfo(method, method, "h"), "sts", task, score, seed=seed, path=path)
+        )
+    return out
+
+
+@pytest.fixture()
+def table_inputs():
+    gold, noise = _dataset()
+    predictions: dict = {}
+    records = _records("prompteol", predictions, gold, {t: gold[t] + 1.5 * noise[t] for t in TASKS})
+    records += _records("better", predictions, gold, {t: gold[t] + 0.3 * noise[t] for t in TASKS})
+    records += _records("same", predictions, gold, {t: gold[t] + 1.5 * noise[t] for t in TASKS})
+    return records, (lambda record: predictions[record.path])
+
+
+def test_a_clearly_better_row_is_significant_and_an_identical_row_is_not(table_inputs):
+    records, predictions = table_inputs
+    (table,) = build_tables(records, baseline="prompteol", predictions=predictions, n_resamples=2000)
+    better, same = table.comparisons["better"].result, table.comparisons["same"].result
+    assert better.average.ci_low > 0 and better.average.p_value < 0.01
+    assert (same.average.delta, same.average.p_value) == (0.0, 1.0)
+    assert same.average.ci_low == same.average.ci_high == 0.0
+    assert all(table.p_holm[("better", c)] < 0.05 for c in ("STS12", "STS13", "Avg"))
+    assert all(table.p_holm[(r, c)] >= table.comparison(r, c).p_value for r, c in table.p_holm)
+    cells = score_cells(table)
+    assert cells.loc["better", "Avg"].endswith("†") and not cells.loc["same", "Avg"].endswith("†")
+    assert "prompteol" not in table.comparisons  # the baseline is not compared with itself
+    assert r"$^\dagger$" in to_latex(table) and "Holm" in to_latex(table)
+    markdown = to_markdown(table)
+    assert "Δ vs prompteol" in markdown and "[+" in markdown
+    long = long_frame(table)
+    row = long[(long["row"] == "better") & (long["task"] == "STS12")].iloc[0]
+    assert row["ci_low"] <= row["delta"] <= row["ci_high"] and row["baseline"] == "prompteol"
+    assert row["delta"] == pytest.approx(
+        table.frame.loc["better", "STS12"] - table.frame.loc["prompteol", "STS12"]
+    )
+
+
+def test_same_bootstrap_seed_same_numbers_other_seed_other_numbers(table_inputs):
+    records, predictions = table_inputs
+    rows = (
+        [r for r in records if r.method.name == "better"],
+        [r for r in records if r.method.name == "prompteol"],
+    )
+    first = compare_rows(*rows, predictions, n_resamples=500, seed=3).result.average
+    again = compare_rows(*rows, predictions, n_resamples=500, seed=3).result.average
+    other = compare_rows(*rows, predictions, n_resamples=500, seed=4).result.average
+    assert first == again and (first.ci_low, first.ci_high) != (other.ci_low, other.ci_high)
+
+
+def test_rows_over_several_seeds_show_mean_and_sd():
+    gold, noise = _dataset()
+    predictions: dict = {}
+    records = _records("prompteol", predictions, gold, {t: gold[t] + noise[t] for t in TASKS})
+    for seed, scale in ((0, 0.5), (1, 0.9), (2, 0.7)):
+        rng = np.random.default_rng(10 + seed)
+        cosines = {t: gold[t] + scale * rng.normal(size=len(gold[t])) for t in TASKS}
+        records += _records("sempa", predictions, gold, cosines, seed=seed)
+    (table,) = build_tables(
+        records, baseline="prompteol", predictions=lambda r: predictions[r.path], n_resamples=500
+    )
+    scores = [r.main_score for r in records if r.method.name == "sempa" and r.task == "STS12"]
+    assert table.frame.loc["sempa", "STS12"] == pytest.approx(np.mean(scores))
+    assert table.sd.loc["sempa", "STS12"] == pytest.approx(np.std(scores, ddof=1))
+    assert table.n_seeds.loc["sempa", "STS12"] == 3 and table.n_seeds.loc["prompteol", "STS12"] == 1
+    assert " ± " in score_cells(table).loc["sempa", "STS12"]
+    assert table.comparisons["sempa"].result.n_seeds_a == 3
+    long = long_frame(table)
+    assert long[(long["row"] == "sempa") & (long["task"] == "STS12")]["n_seeds"].iloc[0] == 3
+
+
+def test_rows_scored_on_different_pairs_are_refused(table_inputs):
+    from bench.core.errors import BenchError
+
+    records, predictions = table_inputs
+    a = [r for r in records if r.method.name == "better"]
+    b = [r for r in records if r.method.name == "prompteol"]
+
+    def shuffled(record):
+        values = dict(predictions(record))
+        if record.method.name == "prompteol":
+            values["gold"] = values["gold"][::-1].copy()
+        return values
+
+    with pytest.raises(BenchError, match="different pairs"):
+        compare_rows(a, b, shuffled, n_resamples=100)
+
+
+def _gen_records(method: str, predictions: dict, correct: dict) -> list[ResultRecord]:
+    out = []
+    for task, values in correct.items():
+        path = Path(f"/fake/gen/{method}/{task}.json")
+        predictions[path] = {"acc": values}
+        out.append(ResultRecord(MODEL, MethodInfo(method, method, "h"), "gen", task, 100 * values.mean(),
+                                limit=len(values), main_metric="acc,none", path=path))  # fmt: skip
+    return out
+
+
+def test_generation_rows_compare_per_document_with_mcnemar():
+    rng = np.random.default_rng(5)
+    base = {t: (rng.uniform(size=400) < 0.5).astype(float) for t in ("boolq", "piqa")}
+    worse = {t: np.where(rng.uniform(size=400) < 0.25, 0.0, v) for t, v in base.items()}  # loses 1 in 4 right
+    predictions: dict = {}
+    a, b = _gen_records("contrastive", predictions, worse), _gen_records("base", predictions, base)
+    compared = compare_rows(a, b, lambda r: predictions[r.path], n_resamples=2000)
+    average = compared.result.average
+    assert average.delta == pytest.approx(100 * np.mean([worse[t].mean() - base[t].mean() for t in base]))
+    assert average.ci_high < 0 and average.p_value < 0.01
+    assert compared.mcnemar["boolq"].only_a_correct == 0 and compared.mcnemar["boolq"].p_value < 0.01
+
+
+def test_tradeoff_plot_gets_error_bars_from_the_comparisons(table_inputs, tmp_path):
+    from bench.app.tables import STS_AVG, write_table
+
+    records, predictions = table_inputs
+    gen_predictions: dict = {}
+    rng = np.random.default_rng(6)
+    correct = {t: (rng.uniform(size=50) < 0.6).astype(float) for t in ("boolq", "piqa")}
+    records += _gen_records("base", gen_predictions, correct)
+    tables = build_tables(
+        records,
+        baseline="prompteol",
+        predictions=lambda r: gen_predictions[r.path] if r.suite == "gen" else predictions(r),
+        n_resamples=300,
+    )
+    combined = next(t for t in tables if t.suite == "sts+gen")
+    low, high = combined.intervals[("better", STS_AVG)]
+    assert low > 0 and high > 0 and ("prompteol", STS_AVG) not in combined.intervals
+    paths = write_table(combined, tmp_path)
+    assert paths[-1].name.endswith("tradeoff.png") and paths[-1].read_bytes()[:4] == b"\x89PNG"
