@@ -189,3 +189,20 @@ def test_different_data_files_are_a_different_result(tiny_model_dir, tiny_data, 
     second = run(_request(tiny_model_dir, changed, out, tasks=["STS13"], methods=["prompteol"]))
     assert first[0].data != second[0].data
     assert ResultStore(out).path(first[0]).is_file() and ResultStore(out).path(second[0]).is_file()
+
+
+def test_a_method_that_ignores_the_model_is_stored_once_and_one_weights_file_is_one_namespace():
+    from types import SimpleNamespace
+
+    from bench.app.runner import model_namespace
+    from bench.core.models import ModelSpec
+
+    alias = ModelSpec("smollm2-135m", "embedded", "/a", "ab" * 32)
+    by_path = ModelSpec("/models/smollm2.gguf", "gguf", "/b", "ab" * 32)
+    other = ModelSpec("gemma3-270m", "embedded", "/c", "cd" * 32)
+    llm = SimpleNamespace(uses_llm=True)
+    encoder = SimpleNamespace(
+        uses_llm=False, name="sbert", encoder_info=lambda: {"weights_sha256": "ef" * 32}
+    )
+    assert model_namespace(llm, alias) == model_namespace(llm, by_path) != model_namespace(llm, other)
+    assert model_namespace(encoder, alias) == model_namespace(encoder, other) == "encoder-" + "ef" * 6
