@@ -157,6 +157,7 @@ def test_run_then_table(tiny_model_dir, tiny_data, tmp_path, cache_env):
     assert proc.returncode == 0, proc.stderr
     assert "mean[layer=-2]" in proc.stdout and "Avg" in proc.stdout  # the table: data on stdout
     assert "first 6 examples of each task" in " ".join(proc.stdout.split())  # the table names the limit
+    assert "Loading weights" not in proc.stderr  # no dependency progress noise
     stem = f"{tiny_model_dir.name}-sts-first6"
     csv = (out / "tables" / f"{stem}.csv").read_text()
     assert csv.splitlines()[0] == "method,STS12,STS-B,Avg"
