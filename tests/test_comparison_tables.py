@@ -53,6 +53,9 @@ def test_a_clearly_better_row_is_significant_and_an_identical_row_is_not(table_i
     assert same.average.ci_low == same.average.ci_high == 0.0
     assert all(table.p_holm[("better", c)] < 0.05 for c in ("STS12", "STS13", "Avg"))
     assert all(table.p_holm[(r, c)] >= table.comparison(r, c).p_value for r, c in table.p_holm)
+    # the averages are their own Holm family (2 rows here), the per-task cells another (4 cells)
+    assert table.p_holm[("better", "Avg")] == pytest.approx(min(1.0, 2 * better.average.p_value))
+    assert "2 averages and 4 per-task cells" in table.notes[-1]
     cells = score_cells(table)
     assert cells.loc["better", "Avg"].endswith("†") and not cells.loc["same", "Avg"].endswith("†")
     assert "prompteol" not in table.comparisons  # the baseline is not compared with itself

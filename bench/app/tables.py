@@ -192,12 +192,22 @@ def _compare_with_baseline(
         for column in table.frame.columns
         if (compared := table.comparison(row, column)) is not None
     }
-    adjusted = holm([c.p_value for c in cells.values()]) if cells else []
-    table.p_holm = dict(zip(cells, adjusted, strict=True))
+    # two families, each Holm-adjusted on its own: the rows' averages (the headline claims), and the
+    # per-task cells
+    families: dict[bool, list[tuple[str, str]]] = {}
+    for cell in cells:
+        families.setdefault(cell[1] == table.average_column, []).append(cell)
+    for members in families.values():
+        adjusted = holm([cells[cell].p_value for cell in members])
+        table.p_holm.update(zip(members, adjusted, strict=True))
     test = next(iter(table.comparisons.values())).test if table.comparisons else ""
+    sizes = " and ".join(
+        f"{len(members)} {'averages' if is_average else 'per-task cells'}"
+        for is_average, members in sorted(families.items(), reverse=True)
+    )
     table.notes.append(
-        f"Δ vs {table.baseline}: difference with its 95% CI ({test}); † p < 0.05 after Holm's correction "
-        f"over the {len(cells)} comparisons of this table"
+        f"Δ vs {table.baseline}: difference with its 95% CI ({test}); † p < 0.05 after Holm's correction, "
+        f"applied separately to the {sizes}"
     )
 
 
