@@ -356,7 +356,9 @@ def to_latex(table: ComparisonTable) -> str:
     cells = score_cells(table, latex=True)
     cells.index.name = "method"
     styler = cells.style.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
-    caption = "; ".join(table.notes).replace("_", r"\_").replace(DAGGER, r"$^\dagger$")
+    caption = (
+        "; ".join(table.notes).replace("_", r"\_").replace(DAGGER, r"$^\dagger$").replace("Δ", r"$\Delta$")
+    )
     return styler.to_latex(hrules=True, caption=caption, column_format="l" + "r" * len(cells.columns))
 
 
