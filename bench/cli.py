@@ -416,6 +416,14 @@ def _select_row(records: list, name: str, limit: int | None) -> list:
     chosen = [r for r in records if name in (r.method.label, r.method.name)]
     if not chosen:
         raise BenchError(f"no stored results for {name!r} in this suite")
+    chosen = [r for r in chosen if r.details.get("predictions")]  # results of earlier versions lack them
+    if not chosen:
+        raise BenchError(f"the results of {name!r} have no stored predictions; rerun them with --overwrite")
+    models = {r.model_namespace for r in chosen}
+    if len(models) > 1:
+        raise BenchError(
+            f"{name!r} has results of several models ({', '.join(sorted(models))}); pass --model"
+        )
     labels = {r.method.label for r in chosen}
     if len(labels) > 1:
         raise BenchError(f"{name!r} matches several rows ({', '.join(sorted(labels))}); name one of them")

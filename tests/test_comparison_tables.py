@@ -141,7 +141,7 @@ def test_generation_rows_compare_per_document_with_mcnemar():
     average = compared.result.average
     assert average.delta == pytest.approx(100 * np.mean([worse[t].mean() - base[t].mean() for t in base]))
     assert average.ci_high < 0 and average.p_value < 0.01
-    assert compared.mcnemar["boolq"].only_a_correct == 0 and compared.mcnemar["boolq"].p_value < 0.01
+    assert compared.mcnemar["boolq@400"].only_a_correct == 0 and compared.mcnemar["boolq@400"].p_value < 0.01
 
 
 def test_tradeoff_plot_gets_error_bars_from_the_comparisons(table_inputs, tmp_path):
@@ -163,3 +163,70 @@ def test_tradeoff_plot_gets_error_bars_from_the_comparisons(table_inputs, tmp_pa
     assert low > 0 and high > 0 and ("prompteol", STS_AVG) not in combined.intervals
     paths = write_table(combined, tmp_path)
     assert paths[-1].name.endswith("tradeoff.png") and paths[-1].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gen_cells_at_two_limits_are_compared_separately():
+    rng = np.random.default_rng(7)
+    predictions: dict = {}
+    records = []
+    for method, p_correct in (("base", 0.5), ("sempa", 0.8)):
+        for limit, n in ((100, 100), (None, 300)):
+            values = (rng.uniform(size=n) < p_correct).astype(float)
+            path = Path(f"/fake/gen/{method}/boolq.{limit}.json")
+            predictions[path] = {"acc": values}
+            info = MethodInfo(method, method, "h")
+            records.append(ResultRecord(MODEL, info, "gen", "boolq", 100 * values.mean(), limit=limit,
+                                        main_metric="acc,none", path=path))  # fmt: skip
+    (table,) = build_tables(
+        records, baseline="base", predictions=lambda r: predictions[r.path], n_resamples=300
+    )
+    small, full = table.comparison("sempa", "BoolQ (100)"), table.comparison("sempa", "BoolQ (all)")
+    assert small.n_items == 100 and full.n_items == 300
+    for column, compared in (("BoolQ (100)", small), ("BoolQ (all)", full)):
+        assert compared.delta == pytest.approx(
+            table.frame.loc["sempa", column] - table.frame.loc["base", column]
+        )
+
+
+def test_an_incomplete_row_gets_no_average_comparison_and_a_row_without_predictions_is_noted(table_inputs):
+    records, predictions = table_inputs
+    gold, _ = _dataset()  # the same pairs as the other rows
+    noise = {t: np.random.default_rng(1).normal(size=len(gold[t])) for t in TASKS}
+    partial: dict = {}
+    extra = [
+        r
+        for r in _records("partial", partial, gold, {t: gold[t] + noise[t] for t in TASKS})
+        if r.task == "STS12"
+    ]
+    old = [
+        ResultRecord(MODEL, MethodInfo("old", "old", "h"), "sts", t, 50.0, path=Path(f"/old/{t}"))
+        for t in TASKS
+    ]
+
+    def lookup(record):
+        if record.method.name == "old":
+            return {}  # stored before predictions were
+        return partial[record.path] if record.method.name == "partial" else predictions(record)
+
+    (table,) = build_tables(records + extra + old, baseline="prompteol", predictions=lookup, n_resamples=300)
+    assert table.comparison("partial", "STS12") is not None, table.notes
+    assert table.comparison("partial", "Avg") is None
+    assert table.comparison("better", "Avg") is not None  # the other rows are still compared
+    assert "old" not in table.comparisons and any("not compared: old" in note for note in table.notes)
+
+
+def test_a_row_whose_tasks_have_different_seeds_is_refused(table_inputs):
+    from bench.core.errors import BenchError
+
+    records, predictions = table_inputs
+    gold, noise = _dataset()
+    seeded: dict = {}
+    rows = _records("s", seeded, gold, {t: gold[t] + noise[t] for t in TASKS}, seed=0)
+    rows += [
+        r
+        for r in _records("s", seeded, gold, {t: gold[t] + noise[t] for t in TASKS}, seed=1)
+        if r.task == "STS12"
+    ]
+    base = [r for r in records if r.method.name == "prompteol"]
+    with pytest.raises(BenchError, match="same seeds"):
+        compare_rows(rows, base, lambda r: seeded.get(r.path) or predictions(r), n_resamples=100)

@@ -71,3 +71,29 @@ def test_records_frame_has_one_row_per_record_with_the_limit_as_a_column():
     assert frame["limit"].isna().tolist() == [True, False] and frame["limit"].iloc[1] == 20
     assert frame["score"].tolist() == [50.0, 51.0] and frame["seed"].tolist() == [0, 2]
     assert set(frame["model"]) == {"m"} and set(frame["config_hash"]) == {"h1"}
+
+
+def test_predictions_of_another_result_or_a_broken_file_are_refused(tmp_path):
+    import numpy as np
+
+    store = ResultStore(tmp_path)
+    key = ResultKey("m", "a", "h", "STS12")
+    record = ResultRecord({"name": "m"}, MethodInfo("a", "a"), "sts", "STS12", 1.0,
+                          details={"predictions": {"arrays": {"cosine": 3}}})  # fmt: skip
+    store.write(key, record, {"cosine": np.array([0.1, 0.2, 0.3])})
+    stored = store.read(key)
+    assert stored.details["predictions"]["npz_sha256"]
+    assert store.predictions(stored)["cosine"].tolist() == [0.1, 0.2, 0.3]
+    # an interrupted overwrite: new predictions beside the old record
+    ResultStore(tmp_path).predictions_path(key).write_bytes(b"PK\x03\x04 not an archive")
+    with pytest.raises(BenchError, match="does not belong"):
+        store.predictions(stored)
+    # a record without the hash (written by an earlier version) and a broken file
+    legacy = ResultRecord.from_dict(
+        {**stored.to_dict(), "predictions": {"arrays": {"cosine": 3}}}, stored.path
+    )
+    with pytest.raises(BenchError, match="unreadable predictions file"):
+        store.predictions(legacy)
+    # rewriting the result without predictions removes the stale file
+    store.write(key, record)
+    assert not store.predictions_path(key).exists()

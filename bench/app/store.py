@@ -10,12 +10,15 @@ Results stored by earlier versions (``<task>[.limit<N>].json``) still load for t
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -92,12 +95,18 @@ class ResultStore:
     def write(
         self, key: ResultKey, record: ResultRecord, predictions: dict[str, np.ndarray] | None = None
     ) -> Path:
-        """Store a record (and its per-item predictions, written first so a record never lacks them)."""
+        """Store a record (and its per-item predictions, written first so a record never lacks them; the
+        record carries their SHA-256, so predictions left by an interrupted overwrite are detected)."""
         path = self.path(key)
         if predictions:
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **{name: np.asarray(v) for name, v in predictions.items()})
-            atomic_write(self.predictions_path(key), lambda tmp: tmp.write_bytes(buffer.getvalue()))
+            data = buffer.getvalue()
+            atomic_write(self.predictions_path(key), lambda tmp: tmp.write_bytes(data))
+            info = {**record.details.get("predictions", {}), "npz_sha256": hashlib.sha256(data).hexdigest()}
+            record = replace(record, details={**record.details, "predictions": info})
+        else:
+            self.predictions_path(key).unlink(missing_ok=True)  # a stale file of an earlier result
         atomic_write_json(path, record.to_dict())
         return path
 
@@ -106,12 +115,23 @@ class ResultStore:
         if record.path is None:
             raise BenchError(f"{record.method.label} / {record.task}: the record was not read from a store")
         path = Path(record.path).with_suffix(".npz")
-        if not path.is_file():
+        info = record.details.get("predictions") or {}
+        if not path.is_file() or not info:
             return {}
+        mismatch = BenchError(
+            f"predictions file {path} does not belong to its result (an interrupted overwrite?); "
+            "rerun that result with --overwrite"
+        )
         try:
-            with np.load(path) as data:
-                return {name: data[name] for name in data.files}
-        except (OSError, ValueError) as exc:
+            data = path.read_bytes()
+            if "npz_sha256" in info and hashlib.sha256(data).hexdigest() != info["npz_sha256"]:
+                raise mismatch
+            with np.load(io.BytesIO(data)) as arrays:
+                loaded = {name: arrays[name] for name in arrays.files}
+            if {name: len(v) for name, v in loaded.items()} != info.get("arrays", {}):
+                raise mismatch  # records written before the SHA-256 was stored: names and lengths
+            return loaded
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
             raise BenchError(f"unreadable predictions file {path}: {exc}") from None
 
     def read(self, key: ResultKey) -> ResultRecord:

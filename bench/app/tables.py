@@ -14,9 +14,10 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
-from bench.app.compare import Predictions, RowComparison, compare_rows
+from bench.app.compare import Predictions, RowComparison, compare_rows, item_key
 from bench.app.records import BASE_ROW, ResultRecord, records_frame
 from bench.core.atomic import atomic_write_text
+from bench.core.errors import BenchError
 from bench.core.progress import data_console
 from bench.core.statistics import DEFAULT_RESAMPLES, PairedComparison, holm
 from bench.core.suite import SUITES, Suite
@@ -34,10 +35,12 @@ class ComparisonTable:
     sd: pd.DataFrame | None = None  # sample sd over seeds per cell (NaN: one seed)
     n_seeds: pd.DataFrame | None = None  # seeds per cell
     column_tasks: dict[str, str] = field(default_factory=dict)  # column label -> task
+    column_items: dict[str, str] = field(default_factory=dict)  # column label -> compared item key
     row_records: dict[str, list[ResultRecord]] = field(default_factory=dict)
     baseline: str | None = None  # row every other row is compared with
     comparisons: dict[str, RowComparison] = field(default_factory=dict)  # row -> vs the baseline
     p_holm: dict[tuple[str, str], float] = field(default_factory=dict)  # (row, column) -> adjusted p
+    average_compared: set[str] = field(default_factory=set)  # rows whose average difference is valid
     # (row, column) -> 95% CI of the difference to the baseline, as offsets (below, above) of the value
     intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
@@ -51,9 +54,9 @@ class ComparisonTable:
         if compared is None:
             return None
         if column == self.average_column:
-            return compared.result.average
-        task = self.column_tasks.get(column)
-        return next((c for c in compared.result.per_task if c.name == task), None)
+            return compared.result.average if row in self.average_compared else None
+        item = self.column_items.get(column)
+        return next((c for c in compared.result.per_task if c.name == item), None)
 
     @property
     def average_column(self) -> str | None:
@@ -92,9 +95,15 @@ def build_tables(
     own, shared = frame[~frame["shared"]], frame[frame["shared"]]
     if own.empty:  # only model-independent methods (e.g. sbert): one table of their own
         own, shared = shared, shared.iloc[0:0]
+    names = {  # namespace -> the display name most of its results carry
+        namespace: str(part["model_name"].mode().iloc[0]) for namespace, part in own.groupby("model")
+    }
+    clashing = {n for n in names.values() if list(names.values()).count(n) > 1}
     tables = []
-    for (_, suite_name), rows in own.groupby(["model", "suite"], sort=True):
-        name = str(rows["model_name"].mode().iloc[0])  # the display name most of its results carry
+    for (namespace, suite_name), rows in own.groupby(["model", "suite"], sort=True):
+        name = names[namespace]
+        if name in clashing:  # e.g. results of an earlier version (stored by name) beside new ones
+            name = f"{name}@{namespace}"
         rows = pd.concat([rows, shared[shared["suite"] == suite_name]])
         suite = SUITES.get(str(suite_name)) if suite_name in SUITES else None
         per_task_limits = suite is None or suite.limit_per_task
@@ -121,6 +130,10 @@ def _suite_table(
         column=[column_label(t, lim, suite) for t, lim in zip(rows["task"], rows["limit"], strict=True)],
     ).drop_duplicates(["row", "column", "seed"], keep="last")
     task_of = dict(zip(rows["column"], rows["task"], strict=True))
+    item_of = {
+        c: item_key(t, None if pd.isna(n) else int(n))
+        for c, t, n in rows[["column", "task", "limit"]].itertuples(index=False)
+    }
     row_methods = {
         row: (name, label)
         for row, name, label in zip(rows["row"], rows["method"], rows["label"], strict=True)
@@ -167,7 +180,7 @@ def _suite_table(
     frame.index.name = "method"
     row_records = {row: list(part["record"]) for row, part in rows.groupby("row")}
     return ComparisonTable(
-        model, suite_name, frame, notes, lower, row_methods, limit, sd, n_seeds, task_of, row_records
+        model, suite_name, frame, notes, lower, row_methods, limit, sd, n_seeds, task_of, item_of, row_records
     )
 
 
@@ -180,12 +193,34 @@ def _compare_with_baseline(
         table.notes.append(f"baseline {baseline!r} has no row in this table: no comparisons")
         return
     table.baseline = rows[0]
-    base_records = table.row_records[table.baseline]
+    # only the averaged columns are compared (not lower-is-better ones such as perplexity)
+    averaged = [
+        c
+        for c in table.frame.columns
+        if c not in table.lower_is_better and c not in (DELTA, table.average_column)
+    ]
+    items = {table.column_items[c] for c in averaged if c in table.column_items}
+
+    def compared_records(row: str) -> list[ResultRecord]:
+        return [r for r in table.row_records[row] if item_key(r.task, r.limit) in items]
+
+    base_records, failed = compared_records(table.baseline), []
     for row in table.frame.index:
-        if row != table.baseline:
-            table.comparisons[row] = compare_rows(
-                table.row_records[row], base_records, predictions, n_resamples, seed
-            )
+        if row == table.baseline:
+            continue
+        try:
+            compared = compare_rows(compared_records(row), base_records, predictions, n_resamples, seed)
+        except BenchError as exc:  # e.g. a result stored before predictions were: no statistics for it
+            failed.append(f"{row}: {exc}")
+            continue
+        table.comparisons[row] = compared
+        names = {c.name for c in compared.result.per_task}
+        complete = table.average_column and not table.frame[[table.average_column]].loc[
+            [row, table.baseline]
+        ].isna().any(axis=None)
+        if complete and names == items:
+            table.average_compared.add(row)
+    table.notes += [f"not compared: {message}" for message in failed]
     cells = {
         (row, column): compared
         for row in table.comparisons
@@ -259,7 +294,7 @@ def combined_tables(tables: list[ComparisonTable]) -> list[ComparisonTable]:
     """
     from bench.core.method import METHODS
 
-    gens = {t.model: t for t in tables if t.suite == "gen"}
+    gens = {t.model: t for t in tables if t.suite == "gen"}  # model: display name, unique per namespace
     out = []
     for sts in tables:
         model, gen = sts.model, gens.get(sts.model)
