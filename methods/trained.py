@@ -17,7 +17,7 @@ from bench.core.engine import Readout
 from bench.core.errors import BenchError
 from bench.core.method import RunContext
 from bench.core.models import LoadedModel
-from bench.core.progress import console
+from bench.core.progress import console, warn
 from bench.core.provenance import file_checksums
 from bench.core.sequences import ChatFormatter
 from bench.training.adapters import AdapterFolder, adapter_key
@@ -86,17 +86,28 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
         key = adapter_key(fingerprint, self.name, cfg.to_dict(), checksums, self.context.seed)
         self.folder = AdapterFolder.for_key(base.spec.slug(), self.name, key)
         self._base = base
+        model = None
         if self.folder.is_complete() and not self.context.retrain:
-            from peft import PeftModel
-
-            console.print(f"{self.name}: reusing trained adapter {self.folder.adapter}")
-            model = PeftModel.from_pretrained(base.model, str(self.folder.adapter))
-            self.summary = self.folder.summary()
-        else:
+            model = self._reuse(base)
+        if model is None:
             model = self._train(base, data, cfg)
         model.eval()
         self._model = LoadedModel(base.spec, model, base.tokenizer, base.device, base.dtype)
         self._engine = None
+
+    def _reuse(self, base: LoadedModel) -> Any:
+        """The cached adapter on the base model, or None (with a warning) when the cache is damaged."""
+        from peft import PeftModel
+
+        assert self.folder is not None
+        problem = self.folder.problem()  # checked first: a failed load would leave LoRA layers behind
+        if problem is None:
+            console.print(f"{self.name}: reusing trained adapter {self.folder.adapter}")
+            model = PeftModel.from_pretrained(base.model, str(self.folder.adapter))
+            self.summary = self.folder.summary()
+            return model
+        warn(f"{self.name}: cached adapter {self.folder.path} is damaged ({problem}); training it again")
+        return None
 
     def _train(self, base: LoadedModel, data: NLIData, cfg: TrainedConfig) -> Any:
         assert self.folder is not None

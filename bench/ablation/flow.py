@@ -27,7 +27,7 @@ from bench.app.runner import ModelProvider, RunRequest
 from bench.app.runner import run as run_suites
 from bench.core.config import build_config
 from bench.core.models import resolve_model
-from bench.core.progress import console
+from bench.core.progress import console, warn
 
 
 def run_ablation(
@@ -62,7 +62,13 @@ def run_ablation(
         for process in extra:
             process.terminate()
         raise
-    wait_workers(extra)
+    failed = wait_workers(extra)
+    if failed:  # a worker that died mid-trial: its trial is failed and queued again, and run here
+        work(study, storage, objective, n_trials, request.max_retry, callbacks=[announce])
+        warn(
+            f"{len(failed)} worker process(es) ended with exit status {', '.join(map(str, failed))}; "
+            "their unfinished trials were queued again and completed by this process"
+        )
     if worker_only:
         return None
     paths = write_report(study, request, cls.Config)

@@ -290,11 +290,9 @@ def spawn_workers(argv: list[str], storage: str, count: int) -> list[subprocess.
     return [subprocess.Popen(cmd) for _ in range(count)]
 
 
-def wait_workers(processes: list[subprocess.Popen]) -> None:
-    failed = [p.wait() for p in processes]
-    bad = [code for code in failed if code != 0]
-    if bad:
-        raise BenchError(f"{len(bad)} worker process(es) failed (exit {bad[0]}); re-run to resume the study")
+def wait_workers(processes: list[subprocess.Popen]) -> list[int]:
+    """Wait for (and so reap) the extra workers; returns the non-zero exit statuses."""
+    return [code for code in (p.wait() for p in processes) if code != 0]
 
 
 def describe_trial(trial: Any) -> str:

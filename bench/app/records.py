@@ -111,7 +111,9 @@ class ResultRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ResultRecord:
-        """Read the stored layout (fields missing from older files take their defaults)."""
+        """Read the stored layout (fields missing from older files take their defaults); ValueError names
+        the first thing that makes ``data`` not a result record."""
+        check_record_layout(data)
         known = {f.name for f in fields(cls)} - {"details", "path"}
         values = {k: v for k, v in data.items() if k in known}
         values["method"] = MethodInfo.from_dict(data["method"])
@@ -119,6 +121,37 @@ class ResultRecord:
             values["data"] = DataProvenance(data["data"].get("data_dir"), list(data["data"].get("files", [])))
         details = {k: v for k, v in data.items() if k not in known and k != "schema"}
         return cls(**values, details=details, path=path)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_record_layout(data: Any) -> None:
+    """Raise ValueError unless ``data`` has the fields and types every stored result has."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {type(data).__name__}, not an object")
+    for name, kind in (("model", dict), ("method", dict), ("suite", str), ("task", str)):
+        if name not in data:
+            raise ValueError(f"field {name!r} is missing")
+        if not isinstance(data[name], kind):
+            raise ValueError(f"field {name!r} is a {type(data[name]).__name__}, not a {kind.__name__}")
+    for name in ("name", "label"):
+        if not isinstance(data["method"].get(name), str):
+            raise ValueError(f"field 'method.{name}' is missing or not a string")
+    if not (data["model"].get("name") or data["model"].get("slug")):
+        raise ValueError("field 'model' names no model")
+    score = data.get("main_score")
+    if not _is_number(score) or score != score or score in (float("inf"), float("-inf")):
+        raise ValueError(f"field 'main_score' is {score!r}, not a finite number")
+    limit = data.get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"field 'limit' is {limit!r}, not a positive integer or null")
+    if not isinstance(data.get("seed", 0), int):
+        raise ValueError(f"field 'seed' is {data.get('seed')!r}, not an integer")
+    for name in ("data", "scores", "timing", "environment"):
+        if name in data and not isinstance(data[name], dict):
+            raise ValueError(f"field {name!r} is a {type(data[name]).__name__}, not an object")
 
 
 RECORD_COLUMNS = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import time
 import zipfile
@@ -27,6 +28,7 @@ from bench.app.records import ResultRecord
 from bench.core.atomic import atomic_write, atomic_write_json
 from bench.core.errors import BenchError
 from bench.core.processes import pid_alive
+from bench.core.progress import warn
 
 
 def _writer_alive(temp: Path) -> bool:
@@ -73,7 +75,8 @@ class ResultStore:
         process (an ablation worker) is writing it."""
         now = time.time()
         removed = 0
-        for path in self.runs.glob("*/*/.*.tmp") if self.runs.is_dir() else []:
+        candidates = [*self.runs.glob("*/*/.*.tmp"), *(self.root / "tables").glob(".*.tmp")]
+        for path in candidates:
             try:
                 if _writer_alive(path) and now - path.stat().st_mtime < min_age_s:
                     continue
@@ -88,6 +91,21 @@ class ResultStore:
 
     def exists(self, key: ResultKey) -> bool:
         return self.path(key).is_file()
+
+    def has_valid(self, key: ResultKey) -> bool:
+        """Whether a readable result is stored under ``key``; an unreadable file there is moved aside
+        (``NAME.json.invalid``) with a warning, so that the run computes the result again."""
+        path = self.path(key)
+        if not path.is_file():
+            return False
+        try:
+            self._load(path)
+        except BenchError as exc:
+            target = path.with_name(path.name + ".invalid")
+            os.replace(path, target)
+            warn(f"{exc}; moved it aside to {target.name} and computing the result again")
+            return False
+        return True
 
     def predictions_path(self, key: ResultKey) -> Path:
         return self.path(key).with_suffix(".npz")
@@ -143,13 +161,17 @@ class ResultStore:
             return ResultRecord.from_dict(json.loads(path.read_text(encoding="utf-8")), path)
         except (OSError, json.JSONDecodeError) as exc:
             raise BenchError(f"unreadable result file {path}: {exc}") from None
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise BenchError(f"result file {path} is not a bench result record ({exc!r})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BenchError(f"result file {path} is not a bench result record: {exc}") from None
 
     def records(self, model: str | None = None) -> Iterator[ResultRecord]:
-        """Every stored record (optionally of one model slug), in a stable order."""
+        """Every readable stored record (optionally of one model slug), in a stable order; an unreadable
+        file is skipped with a warning naming it, so one broken file never blocks a table."""
         if not self.runs.is_dir():
             return
         pattern = f"{model}/*/*.json" if model else "*/*/*.json"  # folders: namespace/method-config
         for path in sorted(self.runs.glob(pattern)):
-            yield self._load(path)
+            try:
+                yield self._load(path)
+            except BenchError as exc:
+                warn(f"{exc}; skipped (`bench run` computes it again, or delete the file)")

@@ -13,14 +13,16 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.core.errors import ModelError
+from bench.core.errors import BenchError, ModelError
 from bench.core.hashing import sha256_file
+from bench.core.progress import console, warn
 from bench.core.settings import cache_dir
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -66,7 +68,7 @@ class ModelSpec:
     """Where the weights of a model come from, and a fingerprint of them."""
 
     name: str  # what the user passed
-    kind: str  # "embedded" | "gguf" | "local" | "hub"
+    kind: str  # "embedded" | "gguf" | "local" | "hub" | "unused" (no method of the run loads it)
     path: str  # directory or hub id from_pretrained() reads
     weights_sha256: str | None  # of the .gguf file, or of the local weight files
     revision: str | None = None  # hub commit, when known
@@ -95,20 +97,70 @@ def _weights_digest(folder: Path) -> str | None:
     return digest.hexdigest()
 
 
+SOURCE_FILE = "bench_source.json"  # written last into a converted model folder: origin and file sizes
+
+
+def _conversion_problem(target: Path) -> str | None:
+    """Why a converted model folder cannot be used (None: it looks complete). Checks that every file the
+    conversion recorded is there with its size, and that safetensors headers parse (cheap: no hashing
+    of the weights)."""
+    try:
+        source = json.loads((target / SOURCE_FILE).read_text())
+        sizes = source["sizes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{SOURCE_FILE} missing or unreadable (an interrupted or older conversion)"
+    for name, size in sizes.items():
+        path = target / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size} bytes, the conversion wrote {size}"
+        if name.endswith(".safetensors") and not _safetensors_header_ok(path):
+            return f"{name} has an unreadable header"
+    return None
+
+
+def _safetensors_header_ok(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            return False
+        length = int.from_bytes(head, "little")
+        if length <= 0 or length > 100_000_000:
+            return False
+        try:
+            json.loads(fh.read(length))
+        except ValueError:
+            return False
+    return True
+
+
 def _converted_dir(gguf: Path, name: str, sha: str) -> Path:
-    """Dequantize a GGUF file once into a safetensors directory under the cache, keyed by its hash."""
+    """Dequantize a GGUF file once into a safetensors directory under the cache, keyed by its hash; a
+    folder that fails the completeness check (killed mid-write, truncated, edited) is rebuilt."""
     target = cache_dir() / "models" / f"{Path(gguf).stem}-{sha[:16]}"
-    if (target / "config.json").exists():
-        return target
+    if target.exists():
+        problem = _conversion_problem(target)
+        if problem is None:
+            return target
+        warn(f"converted model cache {target} is damaged ({problem}); converting {gguf.name} again")
+    import time
+
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
+    size_mb = gguf.stat().st_size / 1e6
+    console.print(
+        f"converting {gguf.name} ({size_mb:.0f} MB GGUF) to fp32 safetensors under {target.parent} "
+        "(once per weights file; later runs reuse it)"
+    )
+    start = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(
             gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True)
         )
     except Exception as exc:  # noqa: BLE001 - any failure here means the file is not usable
-        raise ModelError(f"cannot load GGUF file {gguf} for {name!r}: {exc}") from None
+        raise ModelError(f"cannot load GGUF file {gguf} for {name!r}: {_first_line(exc)}") from None
     # the dequantized model is plain fp32; drop the quantizer so it can be saved and trained
     model.config.quantization_config = None
     for attr in ("hf_quantizer", "quantization_method"):
@@ -119,10 +171,18 @@ def _converted_dir(gguf: Path, name: str, sha: str) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    (tmp / "bench_source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": sha}))
+    sizes = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
+    (tmp / SOURCE_FILE).write_text(json.dumps({"gguf": str(gguf), "sha256": sha, "sizes": sizes}))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
+    written = sum(sizes.values()) / 1e6
+    console.print(f"converted in {time.perf_counter() - start:.0f} s: {written:.0f} MB written to {target}")
     return target
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def resolve_model(name: str) -> ModelSpec:
@@ -154,6 +214,66 @@ def resolve_model(name: str) -> ModelSpec:
             f"model {name!r} not found: not an alias ({', '.join(EMBEDDED_MODELS)}), file or directory"
         )
     return ModelSpec(name, "hub", name, None)
+
+
+DEVICE_PATTERN = re.compile(r"(cpu|mps|(cuda|xpu)(:\d+)?)")
+
+
+def check_device(device: str | None) -> None:
+    """Refuse a device this machine does not have (or a name torch cannot parse), before any work."""
+    if device is None:
+        return
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise BenchError(f"unknown device {device!r}: use cpu, cuda or cuda:N (mps, xpu[:N] where available)")
+    import torch
+
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise BenchError(
+                f"--device {device}: CUDA is not available on this machine (torch {torch.__version__}); "
+                "use --device cpu"
+            )
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise BenchError(
+                f"--device {device}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}"
+            )
+    elif kind == "mps" and not torch.backends.mps.is_available():
+        raise BenchError("--device mps: MPS is not available on this machine; use --device cpu")
+    elif kind == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        raise BenchError(f"--device {device}: no XPU on this machine; use --device cpu")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What config checks need to know of a model before its weights are loaded."""
+
+    name: str
+    n_layers: int  # decoder layers; hidden_states has n_layers + 1 entries
+    max_positions: int | None  # context length (None: unknown)
+
+
+def model_shape(spec: ModelSpec) -> ModelShape:
+    """Read the model's config only (no weights): depth and context length."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(spec.path)
+    except Exception as exc:  # noqa: BLE001 - a missing/garbage config, or a hub id not cached offline
+        raise ModelError(_load_failure(spec, exc)) from None
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layers = getattr(text, "num_hidden_layers", None)
+    if not isinstance(layers, int):
+        raise ModelError(f"model {spec.name!r}: its config ({spec.path}) has no num_hidden_layers")
+    return ModelShape(spec.name, layers, getattr(text, "max_position_embeddings", None))
+
+
+def _load_failure(spec: ModelSpec, exc: BaseException) -> str:
+    """A one-line message for a model that cannot be loaded, with a did-you-mean for hub-looking typos."""
+    close = difflib.get_close_matches(spec.name, list(EMBEDDED_MODELS), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close and spec.kind == "hub" else ""
+    return f"cannot load model {spec.name!r} from {spec.path}: {_first_line(exc)}{hint}"
 
 
 def default_device() -> str:
@@ -213,11 +333,8 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str | None = N
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.path)
         model = AutoModelForCausalLM.from_pretrained(spec.path, dtype=torch_dtype)
-    except OSError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        close = difflib.get_close_matches(spec.name, list(EMBEDDED_MODELS), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close and spec.kind == "hub" else ""
-        raise ModelError(f"cannot load model {spec.name!r} from {spec.path}: {first}{hint}") from None
+    except Exception as exc:  # noqa: BLE001 - truncated or garbage weights raise many different types
+        raise ModelError(_load_failure(spec, exc)) from None
     revision = getattr(model.config, "_commit_hash", None)
     if revision and spec.revision is None:
         spec = ModelSpec(spec.name, spec.kind, spec.path, spec.weights_sha256, revision)

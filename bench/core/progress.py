@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,8 +20,19 @@ from rich.progress import (
 )
 from rich.text import Text
 
-console = Console(stderr=True)  # logs and progress
-data_console = Console()  # tables and listings (stdout, so they can be piped)
+# Not a terminal (a log file, a pipe, a cluster job): lines are never wrapped, so that paths stay whole,
+# and tables get room for their full width.
+PIPE_WIDTH = 240
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
+    return Console(stderr=stderr, soft_wrap=True, width=None if tty else PIPE_WIDTH)
+
+
+console = _console(stderr=True)  # logs and progress
+data_console = _console(stderr=False)  # tables and listings (stdout, so they can be piped)
 
 
 class RateColumn(ProgressColumn):
@@ -33,6 +45,11 @@ class RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         return Text(f"{speed:6.1f} {self.unit}/s" if speed else f"   -- {self.unit}/s", style="cyan")
+
+
+def warn(message: str) -> None:
+    """One ``bench: warning: ...`` line on stderr: input that looks wrong but is not refused."""
+    console.print(f"bench: warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def progress_enabled() -> bool:

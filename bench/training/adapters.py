@@ -50,6 +50,26 @@ class AdapterFolder:
     def is_complete(self) -> bool:
         return (self.path / SUMMARY).is_file() and (self.adapter / "adapter_config.json").is_file()
 
+    def problem(self) -> str | None:
+        """Why a finished-looking folder cannot be reused (None: it can): an unreadable summary or
+        adapter config, or missing adapter weights."""
+        for path in (self.path / SUMMARY, self.adapter / "adapter_config.json"):
+            try:
+                if not isinstance(json.loads(path.read_text(encoding="utf-8")), dict):
+                    return f"{path.name} is not a JSON object"
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                return f"{path.name} is unreadable ({type(exc).__name__})"
+        weights = self.adapter / "adapter_model.safetensors"
+        if not weights.is_file():
+            return f"{weights.name} is missing"
+        try:  # LoRA weights are small: reading them all is cheap and catches truncated or garbage files
+            from safetensors.torch import load_file
+
+            load_file(str(weights))
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+            return f"{weights.name} is unreadable ({type(exc).__name__})"
+        return None
+
     def summary(self) -> dict[str, Any]:
         return json.loads((self.path / SUMMARY).read_text())
 
