@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench.core.errors import BenchError
 from bench.core.settings import DEFAULT_RESULTS_DIR
@@ -17,8 +18,18 @@ if TYPE_CHECKING:
     from bench.core.options import RuntimeOptions
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``bench: error: ...`` line (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"bench: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _csv(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, got {value!r}")
+    return parts
 
 
 def _seeds(value: str) -> list[int]:
@@ -26,9 +37,19 @@ def _seeds(value: str) -> list[int]:
         seeds = [int(part) for part in _csv(value)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {value!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be distinct integers, got {value!r}")
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be distinct non-negative integers, got {value!r}")
     return seeds
+
+
+def _seed(value: str) -> int:
+    try:
+        seed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {value!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {value!r}")
+    return seed
 
 
 def _overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -50,7 +71,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="alias (smollm2-135m, gemma3-270m), .gguf file, model dir or hub id"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of every random choice (default: 0)")
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
     )
@@ -65,10 +86,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bench", description="Sentence embeddings from generative LLMs: benchmarks and ablations."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an unexpected error on stderr"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     sub.add_parser("ls", help="list methods (with their config fields) and suites (with their tasks)")
 
@@ -343,15 +367,18 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         else:
             dev_pairs = args.dev_pairs
     evaluate = [] if args.evaluate == ["none"] else args.evaluate
+    from bench.app.runner import check_runtime
     from bench.core.suite import SUITES
 
     for suite in evaluate:
         SUITES.get(suite)
+    options = runtime_options(args)
+    check_runtime(options)
     request = AblationRequest(
         method=args.method,
         study=args.study,
         space=space,
-        options=runtime_options(args),
+        options=options,
         trials=args.trials,
         sampler=args.sampler,
         pruner=args.pruner or ("none" if args.sampler == "grid" else "median"),
@@ -375,8 +402,14 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 def cmd_table(args: argparse.Namespace) -> None:
     from bench.app.records import BASE_ROW
     from bench.app.store import ResultStore
+    from bench.core.atomic import check_writable_folder
 
-    records = list(ResultStore(args.out).records())
+    store = ResultStore(args.out)
+    if not store.runs.is_dir():
+        raise BenchError(f"no stored results: {store.runs} does not exist (run `bench run` first)")
+    check_writable_folder(args.out / "tables", f"--out {args.out}: its tables/ folder")
+    store.remove_stale_temp_files()
+    records = list(store.records())
     if args.model:
         wanted = {args.model, args.model.replace("/", "__")}
         records = [
@@ -450,16 +483,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    args.argv = argv  # `bench ablate --workers K` starts K - 1 more workers with the same arguments
+    args.argv = [a for a in argv if a != "--debug"]  # `bench ablate --workers K` reuses the arguments
     try:
         COMMANDS[args.command](args)
     except BenchError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"bench: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bench: interrupted; finished results are stored, re-run to resume", file=sys.stderr)
         return 130
+    except OSError as exc:  # the environment: disk full, permissions, a file removed underneath us
+        log = _write_traceback_log(argv)
+        print(f"bench: error: {_one_line(exc)} (traceback in {log})", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug: one line for the user, the traceback in a file
+        log = _write_traceback_log(argv)
+        print(
+            f"bench: internal error: {type(exc).__name__}: {_one_line(exc)} (traceback in {log}; "
+            "--debug prints it; please report it)",
+            file=sys.stderr,
+        )
+        if args.debug:
+            traceback.print_exc()
+        return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _write_traceback_log(argv: Sequence[str]) -> Path | str:
+    """Write the current exception's traceback to a log file; returns its path."""
+    import tempfile
+    import time
+
+    from bench.core.settings import cache_dir
+
+    text = f"bench {' '.join(argv)}\n\n{traceback.format_exc()}"
+    try:
+        folder = cache_dir() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        folder = Path(tempfile.gettempdir())
+    path = folder / f"bench-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError:
+        return "(no log: nowhere writable)"
+    return path
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bench.core.config import MethodConfig, option
+from bench.core.errors import BenchError
 
 SLOT = "{sentence}"
 
@@ -57,6 +58,11 @@ class PromptConfig(MethodConfig):
     pool_over: Literal["all", "sentence"] = option(
         "all", "mean pooling span: all tokens, or the tokens of the sentence's last copy in the prompt"
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if SLOT not in self.template:
+            raise BenchError(f"config field 'template' must contain {SLOT}: {self.template!r}")
 
 
 @dataclass(frozen=True)
@@ -112,8 +118,13 @@ class TokenPrependingConfig(PromptConfig):
 
     template: str = option(TP_TEMPLATE, "prompt with a {sentence} slot and the <PST> placeholder")
     layer: int | None = option(None, "hidden_states index to read (None: LLaMA-2's 27 of 32, scaled)")
-    start_layer: int = option(1, "first decoder layer whose <PST> input is replaced")
+    start_layer: int = option(1, "first decoder layer whose <PST> input is replaced", at_least=0)
     exit_layer: int | None = option(None, "last such layer (None: LLaMA-2's 7 of 32, scaled; < start: off)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.template.count(PLACEHOLDER) != 1:
+            raise BenchError(f"config field 'template' must contain {PLACEHOLDER} once: {self.template!r}")
 
 
 @dataclass(frozen=True)
@@ -122,8 +133,15 @@ class ContrastivePromptingConfig(PromptConfig):
 
     layer: int | None = option(None, "hidden_states index to read (None: LLaMA-2's 27 of 32, scaled)")
     auxiliary_template: str = option(CP_AUXILIARY, "auxiliary prompt with a {sentence} slot")
-    act_layer: int | None = option(None, "decoder layer of the subtraction (None: LLaMA-2's 4 of 32, scaled)")
+    act_layer: int | None = option(
+        None, "decoder layer of the subtraction (None: LLaMA-2's 4 of 32, scaled)", at_least=0
+    )
     coefficient: float = option(0.5, "scale of the subtracted auxiliary attention output (0: off)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if SLOT not in self.auxiliary_template:
+            raise BenchError(f"config field 'auxiliary_template' must contain {SLOT}")
 
 
 @dataclass(frozen=True)
@@ -138,20 +156,28 @@ class SBERTConfig(MethodConfig):
 class TrainedConfig(PromptConfig):
     """PromptEOL readout (inherited) plus the training recipe; every field enters the adapter's cache key."""
 
-    train_samples: int | None = option(None, "cap on training examples after shuffling (None: all)")
-    heldout: int = option(200, "premises held out of training to measure preference accuracy")
-    lora_r: int = option(8, "LoRA rank")
-    lora_alpha: int = option(32, "LoRA alpha")
-    lora_dropout: float = option(0.05, "LoRA dropout")
+    train_samples: int | None = option(
+        None, "cap on training examples after shuffling (None: all)", at_least=1
+    )
+    heldout: int = option(200, "premises held out of training to measure preference accuracy", at_least=0)
+    lora_r: int = option(8, "LoRA rank", at_least=1)
+    lora_alpha: int = option(32, "LoRA alpha", greater_than=0)
+    lora_dropout: float = option(0.05, "LoRA dropout", at_least=0, less_than=1)
     lora_targets: str = option("all-linear", "peft target_modules ('all-linear' or comma-separated names)")
-    learning_rate: float = option(1e-4, "AdamW peak learning rate")
-    warmup_ratio: float = option(0.05, "share of steps with linear warm-up (cosine decay after)")
-    epochs: int = option(1, "passes over the training data")
-    train_batch_size: int = option(8, "examples per forward pass (micro-batch)")
-    grad_accum: int = option(32, "micro-batches per optimizer step (effective batch = product; paper 256)")
-    max_grad_norm: float = option(1.0, "gradient clipping")
-    eval_every: int = option(78, "score STS-B dev every N steps and keep the best adapter (paper: 78)")
-    dev_pairs: int | None = option(None, "STS-B dev pairs used for selection (None: all 1,500)")
+    learning_rate: float = option(1e-4, "AdamW peak learning rate", greater_than=0)
+    warmup_ratio: float = option(
+        0.05, "share of steps with linear warm-up (cosine decay after)", at_least=0, at_most=1
+    )
+    epochs: int = option(1, "passes over the training data", at_least=1)
+    train_batch_size: int = option(8, "examples per forward pass (micro-batch)", at_least=1)
+    grad_accum: int = option(
+        32, "micro-batches per optimizer step (effective batch = product; paper 256)", at_least=1
+    )
+    max_grad_norm: float = option(1.0, "gradient clipping", greater_than=0)
+    eval_every: int = option(
+        78, "score STS-B dev every N steps and keep the best adapter (paper: 78)", at_least=1
+    )
+    dev_pairs: int | None = option(None, "STS-B dev pairs used for selection (None: all 1,500)", at_least=3)
 
 
 @dataclass(frozen=True)
@@ -161,7 +187,7 @@ class SempaConfig(TrainedConfig):
     paraphrase_prompt: Literal["P1", "P2", "P3", "P4", "P5"] = option("P1", "paraphrase prompt (spec P1-P5)")
     system_prompt: str = option("You are a helpful assistant", "system turn of the chat template")
     chat_template: bool = option(True, "wrap the prompt in the model's chat template when it has one")
-    beta: float = option(0.1, "DPO inverse temperature")
+    beta: float = option(0.1, "DPO inverse temperature", greater_than=0)
 
 
 @dataclass(frozen=True)
@@ -176,8 +202,8 @@ class SempaPLConfig(SempaConfig):
 class ContrastiveConfig(TrainedConfig):
     """contrastive fine-tuning (PromptEOL-CL): LoRA + InfoNCE on PromptEOL embeddings, tau 0.05"""
 
-    lora_r: int = option(64, "LoRA rank (PromptEOL-CL: 64)")
-    lora_alpha: int = option(16, "LoRA alpha (PromptEOL-CL: 16)")
-    learning_rate: float = option(5e-4, "AdamW peak learning rate (PromptEOL-CL: 5e-4)")
-    temperature: float = option(0.05, "InfoNCE temperature tau (cosine / tau)")
+    lora_r: int = option(64, "LoRA rank (PromptEOL-CL: 64)", at_least=1)
+    lora_alpha: int = option(16, "LoRA alpha (PromptEOL-CL: 16)", greater_than=0)
+    learning_rate: float = option(5e-4, "AdamW peak learning rate (PromptEOL-CL: 5e-4)", greater_than=0)
+    temperature: float = option(0.05, "InfoNCE temperature tau (cosine / tau)", greater_than=0)
     hard_negatives: bool = option(True, "add each premise's contradiction as a hard negative")

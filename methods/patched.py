@@ -14,8 +14,14 @@ from bench.core.engine import BatchHook, EncodeItem, Readout, decoder_of
 from bench.core.errors import BenchError
 from bench.core.interventions import contrastive_prompting, decoder_layers, token_prepending
 from bench.core.method import RunContext
+from bench.core.models import ModelShape
 from methods.configs import PLACEHOLDER, SLOT, ContrastivePromptingConfig, TokenPrependingConfig
-from methods.prompting import PromptMethod, prompteol_preprocess
+from methods.prompting import (
+    PromptMethod,
+    check_decoder_layer,
+    check_hidden_state_index,
+    prompteol_preprocess,
+)
 
 REFERENCE_DEPTH = 32  # LLaMA-2-7B, where the papers' layer settings come from
 
@@ -48,9 +54,14 @@ class TokenPrepending(_LayerDefaults[TokenPrependingConfig]):
     name = "token-prepending"
     Config = TokenPrependingConfig
 
+    @classmethod
+    def check_model(cls, config: TokenPrependingConfig, shape: ModelShape) -> None:
+        check_hidden_state_index(cls.name, "layer", config.layer, shape)
+        check_decoder_layer(cls.name, "start_layer", config.start_layer, shape)
+        if config.exit_layer is not None and config.exit_layer >= config.start_layer:  # below start: off
+            check_decoder_layer(cls.name, "exit_layer", config.exit_layer, shape)
+
     def __init__(self, config: TokenPrependingConfig, context: RunContext) -> None:
-        if config.template.count(PLACEHOLDER) != 1:
-            raise BenchError(f"{self.name}: template must contain {PLACEHOLDER} once: {config.template!r}")
         super().__init__(config, context)
         self._placeholder_index: dict[EncodeItem, int] = {}
 
@@ -85,10 +96,10 @@ class ContrastivePrompting(_LayerDefaults[ContrastivePromptingConfig]):
     name = "contrastive-prompting"
     Config = ContrastivePromptingConfig
 
-    def __init__(self, config: ContrastivePromptingConfig, context: RunContext) -> None:
-        if SLOT not in config.auxiliary_template:
-            raise BenchError(f"{self.name}: auxiliary_template must contain {SLOT}")
-        super().__init__(config, context)
+    @classmethod
+    def check_model(cls, config: ContrastivePromptingConfig, shape: ModelShape) -> None:
+        check_hidden_state_index(cls.name, "layer", config.layer, shape)
+        check_decoder_layer(cls.name, "act_layer", config.act_layer, shape)
 
     def auxiliary_item(self, sentence: str) -> EncodeItem:
         cfg = self.config

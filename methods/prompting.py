@@ -15,7 +15,8 @@ import numpy as np
 from bench.core.engine import BatchHook, EmbeddingEngine, EncodeItem, Readout
 from bench.core.errors import BenchError
 from bench.core.method import Method, RunContext
-from bench.core.models import LoadedModel
+from bench.core.models import LoadedModel, ModelShape
+from bench.core.progress import warn
 from methods.configs import (
     SLOT,
     EchoConfig,
@@ -41,15 +42,37 @@ def prompteol_preprocess(sentence: str) -> str:
 PromptConfigT = TypeVar("PromptConfigT", bound=PromptConfig)
 
 
+def check_hidden_state_index(method: str, field: str, value: int | None, shape: ModelShape) -> None:
+    """``value`` must index ``hidden_states`` of this model: -(n+1)..n for n decoder layers."""
+    n = shape.n_layers
+    if value is not None and not -(n + 1) <= value <= n:
+        raise BenchError(
+            f"{method}: {field}={value} is outside the hidden_states indices -{n + 1}..{n} of "
+            f"{shape.name} ({n} decoder layers); pass --set {method}.{field}=N within that range"
+        )
+
+
+def check_decoder_layer(method: str, field: str, value: int | None, shape: ModelShape) -> None:
+    """``value`` must name a decoder layer of this model: 0..n-1."""
+    n = shape.n_layers
+    if value is not None and not 0 <= value < n:
+        raise BenchError(
+            f"{method}: {field}={value} is not a decoder layer of {shape.name} (0..{n - 1}); "
+            f"pass --set {method}.{field}=N within that range"
+        )
+
+
 class PromptMethod(Method[PromptConfigT]):
     """Embeddings read from a causal LM's hidden states under a prompt template."""
 
     Config = PromptConfig
 
+    @classmethod
+    def check_model(cls, config: PromptConfig, shape: ModelShape) -> None:
+        check_hidden_state_index(cls.name, "layer", config.layer, shape)
+
     def __init__(self, config: PromptConfigT, context: RunContext) -> None:
         super().__init__(config, context)
-        if SLOT not in config.template:
-            raise BenchError(f"{self.name}: template must contain {SLOT}: {config.template!r}")
         self._model: LoadedModel | None = None
         self._engine: EmbeddingEngine | None = None
 
@@ -102,9 +125,40 @@ class PromptMethod(Method[PromptConfigT]):
         """A forward-pass intervention for these inputs (None: a plain forward pass)."""
         return None
 
+    def context_length(self) -> int | None:
+        """The model's context length in tokens (None: unknown)."""
+        config = self.causal_lm().model.config
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        return getattr(text, "max_position_embeddings", None)
+
+    def fit_to_context(self, sentence: str, limit: int) -> str:
+        """The sentence cut at a token boundary so that its input (prompt included) fits ``limit`` tokens."""
+        tokenizer = self.causal_lm().tokenizer
+        ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
+        keep = len(ids)
+        while keep > 1:
+            overflow = len(self.to_item(sentence).input_ids) - limit
+            if overflow <= 0:
+                break
+            keep = max(1, keep - overflow)
+            sentence = tokenizer.decode(ids[:keep])
+        return sentence
+
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
-        items = [self.to_item(s) for s in sentences]
-        hook = self.batch_hook(sentences, items)
+        fitted = list(sentences)
+        items = [self.to_item(s) for s in fitted]
+        limit = self.context_length()
+        too_long = [i for i, item in enumerate(items) if limit is not None and len(item.input_ids) > limit]
+        if too_long:
+            assert limit is not None
+            for i in too_long:
+                fitted[i] = self.fit_to_context(fitted[i], limit)
+                items[i] = self.to_item(fitted[i])
+            warn(
+                f"{self.name}: {len(too_long)} of {len(sentences)} sentences are longer than the model's "
+                f"context ({limit} tokens with the prompt) and were truncated"
+            )
+        hook = self.batch_hook(fitted, items)
         return self.engine.encode(items, self.readout(), hook=hook, description=self.name)
 
 

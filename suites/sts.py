@@ -145,8 +145,41 @@ def pair_cosines(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, b) / np.where(norms > 0, norms, 1.0)
 
 
+MIN_PAIRS = 3  # a Spearman correlation of two pairs is always +-1: no information
+
+
+def check_scorable(task: str, pairs: STSPairs, limit: int | None) -> None:
+    """Refuse a task whose Spearman would be undefined or meaningless: too few pairs, constant gold."""
+    where = f" (--limit {limit})" if limit else ""
+    files = ", ".join(str(p) for p in dict.fromkeys(pairs.files))
+    if len(pairs) == 0:
+        raise BenchError(f"{task}: no scored pairs in {files}")
+    if len(pairs) < MIN_PAIRS:
+        raise BenchError(
+            f"{task}: {len(pairs)} pair(s){where}; a Spearman correlation needs at least {MIN_PAIRS}"
+        )
+    if len(set(pairs.scores)) == 1:
+        raise BenchError(
+            f"{task}: every gold score{where} is {pairs.scores[0]}, so Spearman is undefined ({files})"
+        )
+
+
+def check_predictions(name: str, task: str, cosines: np.ndarray) -> None:
+    """Refuse embeddings whose cosines are not finite or all equal (a collapsed or broken encoder)."""
+    if not np.all(np.isfinite(cosines)):
+        bad = int((~np.isfinite(cosines)).sum())
+        raise BenchError(f"{name} / {task}: {bad} pair cosine(s) are not finite (NaN or inf embeddings)")
+    if np.ptp(cosines) == 0:
+        raise BenchError(
+            f"{name} / {task}: every pair has the same cosine ({cosines[0]:.6f}); the embeddings do not "
+            "depend on the sentence, so Spearman is undefined"
+        )
+
+
 class STSSuite(Suite):
     """A list of STS tasks scored by Spearman of cosine similarity x 100."""
+
+    min_examples = MIN_PAIRS
 
     def __init__(self, name: str, description: str, tasks: list[str]) -> None:
         self.name = name
@@ -171,19 +204,24 @@ class STSSuite(Suite):
     def data_files(self, task: str, data_dir: Path) -> list[Path]:
         return self.spec(task).read(data_dir).files
 
+    def check_task(self, task: str, data_dir: Path, limit: int | None) -> None:
+        check_scorable(task, self.load(task, data_dir, limit), limit)
+
     def column_label(self, task: str) -> str:
         return COLUMN_LABELS.get(task, task)
 
     def evaluate(self, evaluand: Evaluand, task: str, data_dir: Path, limit: int | None) -> TaskOutcome:
         spec = self.spec(task)
         pairs = self.load(task, data_dir, limit)
+        check_scorable(task, pairs, limit)
         unique = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
         start = time.perf_counter()
         evaluand.encode(unique)  # encode every distinct sentence once, length-sorted, before mteb asks
         encode_seconds = time.perf_counter() - start
+        cosines = pair_cosines(evaluand.encode(pairs.sentences1), evaluand.encode(pairs.sentences2))
+        check_predictions(evaluand.name, task, cosines)
         scores = score_with_mteb(evaluand.encode, spec, pairs, evaluand.name)
         scores["spearman"] = scores["cosine_spearman"]
-        cosines = pair_cosines(evaluand.encode(pairs.sentences1), evaluand.encode(pairs.sentences2))
         return TaskOutcome(
             scores=scores,
             main_metric="spearman",

@@ -366,6 +366,49 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tiny_model_dir, ti
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
 
 
+# an extra worker that starts a trial and dies in it (SIGKILL), left unreaped (a zombie) by its parent
+DYING_WORKER = (
+    "import os, signal, sys\n"
+    "import optuna\n"
+    "from bench.ablation.study import open_storage, worker_identity\n"
+    "study = optuna.load_study(study_name=sys.argv[2], storage=open_storage(sys.argv[1], 60, 2))\n"
+    "trial = study.ask()\n"
+    "trial.set_user_attr('worker', worker_identity())\n"
+    "trial.suggest_int('layer', -3, -1)\n"
+    "os.kill(os.getpid(), signal.SIGKILL)\n"
+)
+
+
+def test_an_extra_worker_killed_mid_trial_is_recovered_in_the_same_run(
+    tiny_model_dir, tiny_data, tmp_path, monkeypatch, capsys
+):
+    """`--workers 2` whose extra worker dies mid-trial: its trial (the worker a zombie until reaped)
+    is failed and queued again by the main process, which completes the study and exits 0."""
+    import optuna
+
+    import bench.ablation.flow as flow
+    from bench.ablation.study import open_storage
+
+    def spawn(argv, storage, count):
+        return [subprocess.Popen([sys.executable, "-c", DYING_WORKER, storage, "dying"], cwd=REPO)]
+
+    monkeypatch.setattr(flow, "spawn_workers", spawn)
+    out = tmp_path / "results"
+    argv = _ablate(tiny_model_dir, tiny_data, out, "--method", "prompteol", "--study", "dying", "--sampler",
+                   "random", "--param", "layer=int:-3:-1", "--trials", "3", "--workers", "2",
+                   "--evaluate", "none")  # fmt: skip
+    assert main(argv) == 0
+    assert "worker process(es) ended with exit status -9" in capsys.readouterr().err
+    journal = out / "ablations" / "dying.journal"
+    trials = optuna.load_study(study_name="dying", storage=open_storage(f"journal:{journal}", 60, 2)).trials
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert len(failed) == 1 and failed[0].user_attrs["worker"]["pid"] != os.getpid()
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
+    assert sum(t.state.name == "COMPLETE" for t in trials) >= 3
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+
+
 @pytest.mark.skipif(POSTGRES_URL is None, reason="set BENCH_TEST_POSTGRES_URL (.ci/run starts a server)")
 def test_two_workers_share_a_postgresql_study(tiny_model_dir, tiny_data, tmp_path):
     import optuna

@@ -13,13 +13,23 @@ from rich.markup import escape
 
 from bench.app.records import BASE_ROW, DataProvenance, MethodInfo, ResultRecord
 from bench.app.store import ResultKey, ResultStore
+from bench.core.atomic import check_writable_folder
 from bench.core.errors import BenchError
 from bench.core.hashing import array_sha256, json_digest
 from bench.core.memo import EmbeddingMemo
 from bench.core.method import METHODS, Method, RunContext, seed_everything
-from bench.core.models import LoadedModel, ModelSpec, default_device, load_model, resolve_model
+from bench.core.models import (
+    DEFAULT_MODEL,
+    LoadedModel,
+    ModelSpec,
+    check_device,
+    default_device,
+    load_model,
+    model_shape,
+    resolve_model,
+)
 from bench.core.options import RuntimeOptions
-from bench.core.progress import console
+from bench.core.progress import console, warn
 from bench.core.provenance import environment, file_checksums, peak_memory_mb
 from bench.core.suite import SUITES, Evaluand, Suite
 
@@ -60,11 +70,18 @@ class ModelProvider:
 
 
 def validate(request: RunRequest) -> tuple[list[type[Method]], list[Suite]]:
-    """Resolve every name before anything runs, so a typo fails fast."""
+    """Check every name, config value, limit, output folder and the device before anything runs (no
+    model is loaded), so that a typo fails in a second, not after minutes of work."""
+    if len(set(request.methods)) != len(request.methods):
+        warn(f"--methods names a method twice ({', '.join(request.methods)}); each runs once")
+        request.methods = list(dict.fromkeys(request.methods))
     method_classes = [METHODS.get(name) for name in request.methods]
     suite_objects = [SUITES.get(name) for name in request.suites]
-    for name in request.overrides:
+    for name, fields in request.overrides.items():
         METHODS.get(name)
+        if name not in request.methods:
+            shown = ", ".join(f"{name}.{f}" for f in fields)
+            warn(f"--set {shown} is ignored: {name!r} is not in --methods ({', '.join(request.methods)})")
     if request.train_samples is not None:
         trained = [cls.name for cls in method_classes if cls.trains]
         if not trained:
@@ -80,7 +97,44 @@ def validate(request: RunRequest) -> tuple[list[type[Method]], list[Suite]]:
                 raise BenchError(
                     f"unknown task {task!r} for suites {request.suites} (tasks: {', '.join(sorted(known))})"
                 )
+    for suite in suite_objects:
+        if request.limit and request.limit < suite.min_examples:
+            raise BenchError(
+                f"--limit {request.limit} is too small for suite {suite.name!r}: it needs at least "
+                f"{suite.min_examples} examples per task"
+            )
+    for cls in method_classes:
+        cls.build_config(request.overrides.get(cls.name, {}))
+    check_runtime(request.options)
+    data_dir = request.options.data_dir
+    if data_dir is not None:  # missing, malformed or unscorable data fails here, before any model loads
+        for suite in suite_objects:
+            for task in suite.task_names():
+                if not request.tasks or task in request.tasks:
+                    limit = request.limit if request.limit else suite.default_limit(task, "cpu")
+                    suite.check_task(task, data_dir, limit)
     return method_classes, suite_objects
+
+
+def check_runtime(options: RuntimeOptions) -> None:
+    """The results folder (and its runs/, tables/) can be written, and the device exists."""
+    check_writable_folder(options.out, "--out")
+    for sub in ("runs", "tables"):
+        check_writable_folder(options.out / sub, f"--out {options.out}: its {sub}/ folder")
+    check_device(options.device)
+
+
+def check_methods_fit_model(request: RunRequest, method_classes: list[type[Method]], spec: ModelSpec) -> None:
+    """Config values that depend on the model (layers) are checked against its config, before loading."""
+    llm_methods = [cls for cls in method_classes if cls.uses_llm]
+    if not llm_methods:
+        if request.options.model != DEFAULT_MODEL:
+            names = ", ".join(cls.name for cls in method_classes)
+            warn(f"--model {request.options.model} is not used: {names} do(es) not use an LLM")
+        return
+    shape = model_shape(spec)
+    for cls in llm_methods:
+        cls.check_model(cls.build_config(request.overrides.get(cls.name, {})), shape)
 
 
 def effective_limit(
@@ -144,7 +198,13 @@ def run(request: RunRequest, provider: ModelProvider | None = None) -> list[Resu
     """Execute the request; returns the keys of all results it covers (computed or reused).
     ``provider``: an already loaded model of the requested model to reuse (e.g. across ablation trials)."""
     method_classes, suite_objects = validate(request)
-    spec = provider.spec if provider is not None else resolve_model(request.options.model)
+    if provider is not None:
+        spec = provider.spec
+    elif any(cls.uses_llm for cls in method_classes):
+        spec = resolve_model(request.options.model)
+    else:  # no method of the run uses the LLM: nothing to resolve (or convert)
+        spec = ModelSpec(request.options.model, "unused", "", None)
+    check_methods_fit_model(request, method_classes, spec)
     provider = provider or ModelProvider(spec, request.options.device, request.options.dtype)
     store = ResultStore(request.options.out)
     store.remove_stale_temp_files()
@@ -203,7 +263,7 @@ def _run_method(cls: type[Method], seed: int, session: _Session) -> list[ResultK
                 digest = data_digest(suite, task, options.data_dir)
                 key = ResultKey(namespace, scored.name, scored.config_hash, task, limit, key_seed, digest)
                 keys.append(key)
-                if key in session.computed or (store.exists(key) and not overwrite):
+                if key in session.computed or (not overwrite and store.has_valid(key)):
                     console.print(f"[dim]{shown} / {task}: stored result reused ({store.path(key)})[/dim]")
                     if not scored.shared and cls.name in request.labels:
                         _relabel(store, key, request.labels[cls.name])

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.core.errors import BenchError
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)`` and rename the result to ``path``; no partial file is ever visible."""
@@ -37,3 +39,25 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def check_writable_folder(path: Path, flag: str) -> None:
+    """Prove, before any work and without creating anything, that files can be written in ``path`` (or,
+    while it does not exist, in the nearest folder above it that does); a one-line
+    :class:`BenchError` naming ``flag`` otherwise. Checked by writing a temporary file, so that
+    read-only file systems are caught whoever runs it (permission bits do not stop root)."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is below {existing}, which is a file"
+        raise BenchError(f"{flag} {path} {where}, not a folder; pass a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BenchError(
+            f"{flag} {path} is not writable ({existing}: {reason}); pass another folder"
+        ) from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import operator
 import typing
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -12,14 +14,40 @@ from bench.core.hashing import json_digest
 C = TypeVar("C")
 
 
+# range keywords of ``option``: (test, how the error message says it, how ``bench ls`` shows it)
+BOUNDS: dict[str, tuple[Any, str, str]] = {
+    "at_least": (operator.ge, "at least", ">="),
+    "greater_than": (operator.gt, "greater than", ">"),
+    "at_most": (operator.le, "at most", "<="),
+    "less_than": (operator.lt, "less than", "<"),
+}
+
+
 def option(default: Any, help: str, **metadata: Any) -> Any:  # noqa: A002 - mirrors argparse
-    """A config field with a default and a help text (shown by ``bench ls``)."""
+    """A config field with a default and a help text (shown by ``bench ls``); numeric fields may carry
+    bounds (``at_least=1``, ``greater_than=0``, ``at_most=1``, ``less_than=1``), checked on creation."""
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
+def _bounds_text(metadata: Any) -> str:
+    return " and ".join(f"{sign} {metadata[key]}" for key, (_, _, sign) in BOUNDS.items() if key in metadata)
 
 
 @dataclasses.dataclass(frozen=True)
 class MethodConfig:
     """Base class of every method's configuration."""
+
+    def __post_init__(self) -> None:
+        """Reject values outside a field's declared bounds (and non-finite numbers) before any work."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                raise BenchError(f"config field {f.name!r}: {value} is not a finite number")
+            for key, (holds, words, _) in BOUNDS.items():
+                if key in f.metadata and not holds(value, f.metadata[key]):
+                    raise BenchError(f"config field {f.name!r}: {value} must be {words} {f.metadata[key]}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -33,10 +61,12 @@ class MethodConfig:
     def describe_fields(cls) -> list[tuple[str, str, Any, str]]:
         """(name, type, default, help) for each field."""
         hints = typing.get_type_hints(cls)
-        return [
-            (f.name, _type_name(hints[f.name]), f.default, f.metadata.get("help", ""))
-            for f in dataclasses.fields(cls)
-        ]
+        described = []
+        for f in dataclasses.fields(cls):
+            bounds = _bounds_text(f.metadata)
+            text = f.metadata.get("help", "") + (f" ({bounds})" if bounds else "")
+            described.append((f.name, _type_name(hints[f.name]), f.default, text))
+        return described
 
 
 def _type_name(tp: Any) -> str:

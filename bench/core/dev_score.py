@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.core.errors import BenchError
 from bench.core.sts_data import read_stsb
 
 Encode = Callable[[Sequence[str]], np.ndarray]
@@ -22,7 +23,13 @@ def spearman_of_cosines(embeddings1: np.ndarray, embeddings2: np.ndarray, gold: 
 
     a = embeddings1 / np.linalg.norm(embeddings1, axis=1, keepdims=True)
     b = embeddings2 / np.linalg.norm(embeddings2, axis=1, keepdims=True)
-    return float(spearmanr((a * b).sum(1), gold)[0]) * 100
+    cosines = (a * b).sum(1)
+    if len(set(gold)) < 2 or not np.all(np.isfinite(cosines)) or np.ptp(cosines) == 0:
+        raise BenchError(
+            "STS-B dev Spearman is undefined: constant gold scores, or embeddings that are not finite or "
+            "do not depend on the sentence"
+        )
+    return float(spearmanr(cosines, gold)[0]) * 100
 
 
 def stsb_dev_scorer(encode: Encode, data_dir: Path, pairs: int | None = None) -> Callable[[], float]:

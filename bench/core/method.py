@@ -12,7 +12,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 
 from bench.core.config import MethodConfig, build_config, config_hash
-from bench.core.models import LoadedModel
+from bench.core.errors import BenchError
+from bench.core.models import LoadedModel, ModelShape
 from bench.core.options import RuntimeOptions
 from bench.core.registry import Registry
 
@@ -75,8 +76,21 @@ class Method(ABC, Generic[ConfigT]):
         self.context = context
 
     @classmethod
+    def build_config(cls, overrides: dict[str, Any]) -> MethodConfig:
+        """The method's config with ``overrides`` (``--set`` values) applied; errors name the method."""
+        try:
+            return build_config(cls.Config, overrides)
+        except BenchError as exc:
+            raise BenchError(f"{cls.name}: {exc}") from None
+
+    @classmethod
     def from_overrides(cls, overrides: dict[str, Any], context: RunContext) -> Method:
-        return cls(build_config(cls.Config, overrides), context)  # type: ignore[arg-type]
+        return cls(cls.build_config(overrides), context)  # type: ignore[arg-type]
+
+    @classmethod
+    def check_model(cls, config: Any, shape: ModelShape) -> None:  # noqa: B027 - deliberately optional
+        """Raise :class:`BenchError` when ``config`` does not fit the model (e.g. a layer it lacks);
+        called with the model's config only, before its weights load."""
 
     @property
     def config_hash(self) -> str:

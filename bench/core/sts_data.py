@@ -54,6 +54,16 @@ def _columns(line: str, path: Path, lineno: int, minimum: int) -> list[str]:
     return columns
 
 
+def _sentences(columns: list[str], indices: tuple[int, int], path: Path, lineno: int) -> tuple[str, str]:
+    """The two sentences of a pair; an empty one is an error naming the file, line and column."""
+    pair = []
+    for index in indices:
+        if not columns[index].strip():
+            raise DataError(f"{path}:{lineno}: empty sentence in column {index + 1}")
+        pair.append(columns[index])
+    return pair[0], pair[1]
+
+
 def _score(value: str, path: Path, lineno: int, low: float = 0.0, high: float = 5.0) -> float:
     try:
         score = float(value)
@@ -78,9 +88,9 @@ def read_semeval_subset(input_path: Path, gold_path: Path) -> STSPairs:
     for lineno, (line, gold) in enumerate(zip(inputs, golds, strict=True), start=1):
         if gold.strip() == "":
             continue
-        columns = _columns(line, input_path, lineno, 2)
-        pairs.sentences1.append(columns[0])
-        pairs.sentences2.append(columns[1])
+        first, second = _sentences(_columns(line, input_path, lineno, 2), (0, 1), input_path, lineno)
+        pairs.sentences1.append(first)
+        pairs.sentences2.append(second)
         pairs.scores.append(_score(gold.strip(), gold_path, lineno))
     return pairs
 
@@ -137,8 +147,9 @@ def read_stsb(data_dir: Path, split: str) -> STSPairs:
             continue
         columns = _columns(line, path, lineno, 7)
         pairs.scores.append(_score(columns[4], path, lineno))
-        pairs.sentences1.append(columns[5])
-        pairs.sentences2.append(columns[6])
+        first, second = _sentences(columns, (5, 6), path, lineno)
+        pairs.sentences1.append(first)
+        pairs.sentences2.append(second)
     return pairs
 
 
@@ -157,7 +168,8 @@ def read_sick(data_dir: Path, split: str = "test") -> STSPairs:
         if line == "":
             continue
         columns = _columns(line, path, lineno, 4)
-        pairs.sentences1.append(columns[1])
-        pairs.sentences2.append(columns[2])
+        first, second = _sentences(columns, (1, 2), path, lineno)
+        pairs.sentences1.append(first)
+        pairs.sentences2.append(second)
         pairs.scores.append(_score(columns[3], path, lineno, low=1.0, high=5.0))
     return pairs

@@ -66,6 +66,7 @@ class Suite(ABC):
     description: str
     scores_causal_lm: bool = False  # True: scores the method's causal LM, not its embeddings
     limit_per_task: bool = False  # True: default limits differ by task (shown per column in tables)
+    min_examples: int = 1  # fewer examples per task give no meaningful score (checked against --limit)
 
     @abstractmethod
     def task_names(self) -> list[str]:
@@ -78,6 +79,11 @@ class Suite(ABC):
     @abstractmethod
     def evaluate(self, evaluand: Evaluand, task: str, data_dir: Path, limit: int | None) -> TaskOutcome:
         """Score ``evaluand`` on ``task``; ``limit`` keeps the first N examples."""
+
+    def check_task(self, task: str, data_dir: Path, limit: int | None) -> None:
+        """Raise :class:`BenchError` when the task's data is missing, malformed or cannot be scored at
+        ``limit``; run before any model loads (default: its files must be readable)."""
+        self.data_files(task, data_dir)
 
     def task_size(self, task: str, data_dir: Path) -> int | None:
         """Examples in the whole task (None: not known before evaluating); a limit at or above it is the
