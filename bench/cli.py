@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 import traceback
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -66,15 +65,70 @@ def _overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, dict[s
     return out
 
 
+EXAMPLES = {
+    "bench": """examples:
+  bench ls prompteol                                  # one method's config fields
+  bench run --methods prompteol,sbert --tasks STSBenchmark
+  bench run --config configs/demo.yaml --dry-run      # the plan, nothing computed
+  bench table --baseline prompteol > tables.md
+  bench compare sempa prompteol --limit 400""",
+    "ls": """examples:
+  bench ls                  # every method and suite
+  bench ls sempa            # methods/suites whose name contains 'sempa', with their fields""",
+    "run": """examples:
+  bench run --methods prompteol,mean --suite sts
+  bench run --methods prompteol --suite sts-dev --set prompteol.layer=-2
+  bench run --methods sempa,prompteol --seeds 0,1,2 --limit 400 --baseline prompteol
+  bench run --config configs/trained-400.yaml --set sempa.beta=0.3
+  bench run --config configs/demo.yaml --dry-run""",
+    "ablate": """examples:
+  bench ablate --method sempa --study beta --sampler grid --param beta=choice:0.05,0.1,0.3
+  bench ablate --method sempa --study tpe --trials 20 --param learning_rate=log:3e-5:1e-3""",
+    "table": """examples:
+  bench table                                  # rebuild every table from the stored results
+  bench table --baseline prompteol --suite sts > sts.md""",
+    "compare": """examples:
+  bench compare sempa prompteol --limit 400""",
+    "results": """examples:
+  bench results                 # every stored result
+  bench results --method sempa  # only rows of methods whose name contains 'sempa'""",
+    "export": """examples:
+  bench export --format mteb --to mteb-results
+  # then in Python: mteb.ResultCache("mteb-results").load_results(include_remote=False)""",
+    "model-path": """examples:
+  bench model-path smollm2-135m   # the local transformers folder (lm-eval's pretrained=)""",
+    "task-path": """examples:
+  lm_eval --model hf --model_args pretrained=$(bench model-path),peft=ADAPTER_DIR \\
+      --include_path $(bench task-path arc_easy) --tasks arc_easy --limit 100   # offline""",
+}
+
+
+def _subcommand(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name, help=help_text, epilog=EXAMPLES.get(name), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def _add_out(parser: argparse.ArgumentParser, default: Path | None = DEFAULT_RESULTS_DIR) -> None:
+    """``--out`` (with lm-eval's and mteb's spellings accepted as aliases)."""
+    parser.add_argument(
+        "--out",
+        "--output_path",
+        "--output-folder",
+        dest="out",
+        type=Path,
+        default=default,
+        help="results folder (default: results)",
+    )
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and ``ablate``: model, data, output, seed, device."""
     parser.add_argument(
         "--model", default=None, help="alias (smollm2-135m, gemma3-270m), .gguf file, model dir or hub id"
     )
     parser.add_argument("--seed", type=_seed, default=0, help="seed of every random choice (default: 0)")
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
-    )
+    _add_out(parser, default=None)
     parser.add_argument("--data-dir", default=None, help="benchmark data root (default: $BENCH_DATA_DIR)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument(
@@ -83,24 +137,48 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=16, help="encoding batch size (scores do not depend on it)"
     )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines on stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="bench", description="Sentence embeddings from generative LLMs: benchmarks and ablations."
+        prog="bench",
+        description="Sentence embeddings from generative LLMs: benchmarks and ablations.",
+        epilog=EXAMPLES["bench"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback of an unexpected error on stderr"
     )
+    parser.add_argument("--version", action="version", version=f"bench (sempa-bench) {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    sub.add_parser("ls", help="list methods (with their config fields) and suites (with their tasks)")
+    ls = _subcommand(sub, "ls", "list methods (with their config fields) and suites (with their tasks)")
+    ls.add_argument("name", nargs="?", default=None, help="only methods and suites whose name contains this")
 
-    run = sub.add_parser("run", help="evaluate methods on suites and store every result")
+    run = _subcommand(sub, "run", "evaluate methods on suites and store every result")
     run.add_argument(
-        "--methods", type=_csv, required=True, help="comma-separated method names (see `bench ls`)"
+        "--methods",
+        "--method",
+        dest="methods",
+        type=_csv,
+        default=None,
+        help="comma-separated method names (see `bench ls`); required unless the run file names them",
     )
-    run.add_argument("--suite", type=_csv, default=["sts"], help="comma-separated suites (default: sts)")
+    run.add_argument(
+        "--suite",
+        "--suites",
+        dest="suite",
+        type=_csv,
+        default=None,
+        help="comma-separated suites (default: sts)",
+    )
+    run.add_argument(
+        "--config", type=Path, default=None, help="a YAML run file (see configs/); flags override it"
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="print what would be computed and reused, then exit"
+    )
     run.add_argument("--tasks", type=_csv, default=None, help="only these tasks of the suites")
     run.add_argument(
         "--seeds",
@@ -133,10 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="change a method config field, e.g. --set prompteol.layer=-2 (repeatable)",
     )
 
-    ablate = sub.add_parser(
-        "ablate", help="Optuna study over a method's config fields, scored on STS-B dev (never a test split)"
+    ablate = _subcommand(
+        sub, "ablate", "Optuna study over a method's config fields, scored on STS-B dev (never a test split)"
     )
-    ablate.add_argument("--method", required=True, help="the method whose config is searched")
+    ablate.add_argument("--method", "--methods", dest="method", required=True, help="the method searched")
     ablate.add_argument("--study", required=True, help="study name (resumes when it exists)")
     ablate.add_argument("--trials", type=int, default=None, help="total trials (grid: default its size)")
     ablate.add_argument("--space", type=Path, default=None, help="YAML search space: FIELD: SPEC")
@@ -188,16 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--worker-only", action="store_true", help=argparse.SUPPRESS)
     _add_common(ablate)
 
-    table = sub.add_parser("table", help="rebuild comparison tables from stored results (no computation)")
-    table.add_argument(
-        "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
-    )
+    table = _subcommand(sub, "table", "rebuild comparison tables from stored results (no computation)")
+    _add_out(table)
     table.add_argument("--model", default=None, help="only this model (alias or slug)")
     table.add_argument("--suite", type=_csv, default=None, help="only these suites")
     table.add_argument("--methods", type=_csv, default=None, help="only these methods, in this order")
     _add_comparison_options(table)
 
-    compare = sub.add_parser("compare", help="paired report for two rows of stored results (A vs B)")
+    compare = _subcommand(sub, "compare", "paired report for two rows of stored results (A vs B)")
     compare.add_argument("a", help="method name or row label of A")
     compare.add_argument("b", help="method name or row label of B (the baseline)")
     compare.add_argument("--suite", default="sts", help="suite of the two rows (default: sts)")
@@ -205,14 +281,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="which limit, when a row has several (0: all)"
     )
     compare.add_argument("--model", default=None, help="only results of this model (slug or namespace)")
-    compare.add_argument(
-        "--out", type=Path, default=DEFAULT_RESULTS_DIR, help="results folder (default: results)"
-    )
+    _add_out(compare)
     _add_comparison_options(compare)
+
+    results = _subcommand(sub, "results", "list the stored results as a table (stdout)")
+    _add_out(results)
+    results.add_argument("--method", default=None, help="only methods whose name contains this")
+    results.add_argument("--suite", default=None, help="only this suite")
+
+    export = _subcommand(sub, "export", "write stored results in another tool's format")
+    export.add_argument("--format", choices=["mteb"], default="mteb", help="target format (mteb)")
+    export.add_argument("--to", type=Path, required=True, help="folder to write (mteb: a ResultCache root)")
+    _add_out(export)
+
+    model_path = _subcommand(
+        sub, "model-path", "print the local transformers folder of a model (converting once)"
+    )
+    model_path.add_argument(
+        "model", nargs="?", default=None, help="alias, .gguf file or folder (default: smollm2-135m)"
+    )
+    task_path = _subcommand(
+        sub, "task-path", "print the folder of a gen task's local lm-eval YAML (lm_eval --include_path)"
+    )
+    task_path.add_argument("task", help="a task of the gen suite, e.g. arc_easy (see `bench ls gen`)")
+    task_path.add_argument("--data-dir", default=None, help="benchmark data root (default: $BENCH_DATA_DIR)")
     return parser
 
 
-def cmd_ls(_: argparse.Namespace) -> None:
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sempa-bench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def cmd_ls(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from bench.core.method import METHODS, describe_config
@@ -223,18 +328,29 @@ def cmd_ls(_: argparse.Namespace) -> None:
     methods.add_column("name", style="bold")
     methods.add_column("description")
     methods.add_column("config fields (default)")
-    for name in METHODS.names():
+    wanted = (args.name or "").lower()
+    method_names = [n for n in METHODS.names() if wanted in n.lower()]
+    suite_items = [(n, suite) for n, suite in SUITES.items() if wanted in n.lower()]
+    if not method_names and not suite_items:
+        raise BenchError(f"no method or suite name contains {args.name!r} (see `bench ls`)")
+    for name in method_names:
         config = METHODS.attribute(name, "Config")  # the config class only: no model code is imported
-        fields = "\n".join(f"{f}: {t} = {d!r}" for f, t, d, _ in config.describe_fields())
+        bounds = config.field_bounds()
+        fields = "\n".join(
+            f"{f}: {t} = {d!r}" + (f" ({bounds[f]})" if f in bounds else "")
+            for f, t, d, _ in config.describe_fields()
+        )
         methods.add_row(name, describe_config(config), fields)
     suites = Table(title="suites", title_justify="left")
     suites.add_column("name", style="bold")
     suites.add_column("description")
     suites.add_column("tasks")
-    for name, suite in SUITES.items():
+    for name, suite in suite_items:
         suites.add_row(name, suite.description, ", ".join(suite.task_names()))
-    data_console.print(methods)
-    data_console.print(suites)
+    if method_names:
+        data_console.print(methods)
+    if suite_items:
+        data_console.print(suites)
 
 
 def _add_comparison_options(parser: argparse.ArgumentParser) -> None:
@@ -303,12 +419,14 @@ def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
     """The run-wide options of ``run`` and ``ablate``, validated once."""
     from bench.core.models import DEFAULT_MODEL
     from bench.core.options import RuntimeOptions
+    from bench.core.progress import set_quiet
     from bench.core.settings import data_dir
 
+    set_quiet(args.quiet)
     return RuntimeOptions(
         model=args.model or DEFAULT_MODEL,
         data_dir=data_dir(args.data_dir),
-        out=args.out,
+        out=args.out or DEFAULT_RESULTS_DIR,
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
@@ -316,10 +434,38 @@ def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
     )
 
 
+def apply_run_file(args: argparse.Namespace) -> dict[str, Any]:
+    """Fill the flags the user did not give from ``--config`` (a flag wins over the file; ``--set``
+    adds to the file's settings) and the remaining defaults; returns the resolved run configuration."""
+    from bench.app.runfile import RunFile, as_set_flags, load_run_file
+
+    run_file = load_run_file(args.config) if args.config else RunFile()
+    for flag, value in (
+        ("methods", run_file.methods), ("suite", run_file.suites), ("tasks", run_file.tasks),
+        ("model", run_file.model), ("seeds", run_file.seeds), ("limit", run_file.limit),
+        ("train_samples", run_file.train_samples), ("baseline", run_file.baseline),
+        ("data_dir", run_file.data_dir), ("out", Path(run_file.out) if run_file.out else None),
+    ):  # fmt: skip
+        if getattr(args, flag) is None and value is not None:
+            setattr(args, flag, value)
+    args.settings = as_set_flags(run_file.settings) + list(args.settings)
+    if not args.methods:
+        raise BenchError("no methods: pass --methods or a run file (--config) that lists them")
+    args.suite = args.suite or ["sts"]
+    args.out = args.out or DEFAULT_RESULTS_DIR
+    return {
+        "config_file": str(args.config) if args.config else None,
+        "methods": args.methods, "suites": args.suite, "tasks": args.tasks, "model": args.model,
+        "seeds": args.seeds, "seed": args.seed, "limit": args.limit, "train_samples": args.train_samples,
+        "baseline": args.baseline, "settings": list(args.settings),
+    }  # fmt: skip
+
+
 def cmd_run(args: argparse.Namespace) -> None:
-    from bench.app.runner import RunRequest, run
+    from bench.app.runner import RunRequest, plan, run
     from bench.app.store import ResultStore
 
+    resolved = apply_run_file(args)
     if args.limit is not None and args.limit < 0:
         raise BenchError(f"--limit must be a number of examples (0: all), got {args.limit}")
     _check_comparison_options(args)
@@ -334,12 +480,21 @@ def cmd_run(args: argparse.Namespace) -> None:
         retrain=args.retrain,
         train_samples=args.train_samples,
         seeds=args.seeds,
+        run_config=resolved,
     )
+    if args.dry_run:
+        from bench.app.listings import print_plan
+
+        print_plan(plan(request), ResultStore(args.out))
+        return
     keys = run(request)
     store = ResultStore(args.out)
     records = [store.read(k) for k in keys]
-    _refresh_table_files(args.out, records, args.methods, show=True, args=args)  # console = files
-    _refresh_table_files(args.out, records)
+    # console = files; rows in the tables' own stable order, so a file does not depend on which run wrote it
+    _refresh_table_files(args.out, records, show=True, args=args)
+    from bench.core.progress import console
+
+    console.print(f"results: {store.runs}  tables: {args.out / 'tables'}")
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
@@ -348,6 +503,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     from bench.ablation.study import AblationRequest
     from bench.core.method import METHODS
 
+    args.out = args.out or DEFAULT_RESULTS_DIR
     cls = METHODS.get(args.method)
     if args.space and args.params:
         raise BenchError("give the search space either as --space FILE or as --param, not both")
@@ -471,16 +627,77 @@ def _select_row(records: list, name: str, limit: int | None) -> list:
     return chosen
 
 
-COMMANDS = {"ls": cmd_ls, "run": cmd_run, "ablate": cmd_ablate, "table": cmd_table, "compare": cmd_compare}
+def cmd_results(args: argparse.Namespace) -> None:
+    from bench.app.listings import print_results
+    from bench.app.store import ResultStore
+
+    records = list(ResultStore(args.out).records())
+    if args.method:
+        records = [r for r in records if args.method.lower() in r.method.name.lower()]
+    if args.suite:
+        records = [r for r in records if r.suite == args.suite]
+    if not records:
+        raise BenchError(f"no stored results under {args.out / 'runs'} match")
+    print_results(records)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from bench.app.export import export_mteb
+    from bench.app.store import ResultStore
+    from bench.core.atomic import check_writable_folder
+    from bench.core.progress import console
+
+    check_writable_folder(args.to, "--to")
+    records = list(ResultStore(args.out).records())
+    written = export_mteb(records, args.to)
+    if not written:
+        raise BenchError(f"no stored STS results under {args.out / 'runs'} to export")
+    models = sorted({w.model_name for w in written})
+    console.print(
+        f"wrote {len(written)} task results of {len(models)} model rows under {args.to / 'results'}"
+    )
+    for item in written:
+        print(item.path)
+
+
+def cmd_model_path(args: argparse.Namespace) -> None:
+    from bench.core.models import DEFAULT_MODEL, resolve_model
+
+    spec = resolve_model(args.model or DEFAULT_MODEL)
+    if spec.kind == "hub":
+        raise BenchError(f"{spec.name!r} is a hub id, not a local model: pass it to lm-eval as it is")
+    print(spec.path)
+
+
+def cmd_task_path(args: argparse.Namespace) -> None:
+    from bench.core.settings import data_dir
+    from bench.core.suite import SUITES
+
+    gen = SUITES.get("gen")
+    if args.task not in gen.task_names():
+        raise BenchError(f"unknown gen task {args.task!r} (tasks: {', '.join(gen.task_names())})")
+    print(gen.task_folder(args.task, data_dir(args.data_dir)))
+
+
+COMMANDS = {
+    "ls": cmd_ls,
+    "run": cmd_run,
+    "ablate": cmd_ablate,
+    "table": cmd_table,
+    "compare": cmd_compare,
+    "results": cmd_results,
+    "export": cmd_export,
+    "model-path": cmd_model_path,
+    "task-path": cmd_task_path,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the hub is opt-in: set HF_HUB_OFFLINE=0 to use it
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bars: ours are enough
-    # peft calls a transformers method that transformers 5 deprecates; nothing a user can act on
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    from bench.core.quiet import silence_dependencies
+
+    silence_dependencies()  # each silenced message is listed, with why, in bench/core/quiet.py
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = [a for a in argv if a != "--debug"]  # `bench ablate --workers K` reuses the arguments

@@ -150,7 +150,7 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
         summary = result.to_dict() | {
             "method": self.name,
             "config": cfg.to_dict(),
-            "model": base.describe(),
+            "model": base.describe() | {"portable_name": base.spec.portable_name()},
             "seed": self.context.seed,
             "data": {
                 "files": file_checksums(data.files, self.context.data_dir),
@@ -158,7 +158,7 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
                 "dropped_empty": data.dropped_empty,
             },  # fmt: skip
         }
-        self.folder.commit(summary)
+        self.folder.commit(summary, base_model=base.spec.portable_name())
         self.summary = summary
         console.print(
             f"{self.name}: trained {result.steps} steps in {result.seconds:.0f} s; best STS-B dev "

@@ -13,7 +13,6 @@ with the LoRA adapter merged into a copy of the weights for speed (the method's 
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +220,10 @@ class GenSuite(Suite):
     def data_files(self, task: str, data_dir: Path) -> list[Path]:
         return self.spec(task).data.sources(data_dir)
 
+    def task_folder(self, task: str, data_dir: Path) -> Path:
+        """The folder of the task's local YAML (lm-eval's ``--include_path``), rendered if needed."""
+        return render_task(self.spec(task), data_dir)
+
     def average_label(self) -> str | None:
         return "Gen avg"
 
@@ -232,7 +235,6 @@ class GenSuite(Suite):
         if loaded is None:
             raise BenchError(f"{evaluand.name} has no causal LM to run generation benchmarks on")
         folder = render_task(spec, data_dir)
-        logging.getLogger("lm_eval").setLevel(logging.WARNING)
         start = time.perf_counter()
         with merged_for_inference(loaded.model) as model:
             results = self._simple_evaluate(

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.errors import BenchError
+from bench.core.mteb_encoder import mteb_encoder
 from bench.core.sts_data import SEMEVAL_SETS, STSPairs, read_semeval, read_sick, read_stsb
 from bench.core.suite import Encoder, Evaluand, Suite, TaskOutcome
 
@@ -49,44 +50,7 @@ STS_TASKS: dict[str, STSTaskSpec] = {
 COLUMN_LABELS = {"STSBenchmark": "STS-B", "STSBenchmark-dev": "STS-B dev"}
 
 
-class _MTEBEncoder:
-    """Adapter from an encode function to mteb's encoder protocol (cosine similarity)."""
-
-    def __new__(cls, encode: Encoder, name: str):  # built lazily: importing mteb takes seconds
-        from mteb.models import ModelMeta
-        from mteb.models.abs_encoder import AbsEncoder
-        from mteb.models.model_meta import ScoringFunction
-
-        class Encoder(AbsEncoder):
-            def __init__(self) -> None:
-                self.mteb_model_meta = ModelMeta(
-                    loader=None,
-                    name=f"sempa-bench/{name}",
-                    revision="local",
-                    release_date=None,
-                    languages=["eng-Latn"],
-                    n_parameters=None,
-                    memory_usage_mb=None,
-                    max_tokens=None,
-                    embed_dim=None,
-                    license=None,
-                    open_weights=None,
-                    public_training_code=None,
-                    public_training_data=None,
-                    framework=["PyTorch"],
-                    similarity_fn_name=ScoringFunction.COSINE,
-                    use_instructions=False,
-                    training_datasets=None,
-                )
-
-            def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
-                texts = [text for batch in inputs for text in batch["text"]]
-                return encode(texts)
-
-        return Encoder()
-
-
-def _mteb_task(spec: STSTaskSpec, pairs: STSPairs):
+def mteb_task(spec: STSTaskSpec, pairs: STSPairs):
     """An mteb STS task over local pairs (mteb's validation rejects local data_files in metadata)."""
     from datasets import Dataset, DatasetDict
     from mteb.abstasks import AbsTaskSTS
@@ -131,7 +95,7 @@ def score_with_mteb(encode: Encoder, spec: STSTaskSpec, pairs: STSPairs, name: s
     import mteb
 
     result = mteb.evaluate(
-        _MTEBEncoder(encode, name), _mteb_task(spec, pairs), cache=None, show_progress_bar=False
+        mteb_encoder(encode, name), mteb_task(spec, pairs), cache=None, show_progress_bar=False
     )
     raw = result.task_results[0].scores[spec.split][0]
     keys = ("cosine_spearman", "cosine_pearson", "manhattan_spearman", "euclidean_spearman")

@@ -420,3 +420,29 @@ def test_two_workers_share_a_postgresql_study(tiny_model_dir, tiny_data, tmp_pat
     storage = open_storage(POSTGRES_URL, 60, 2)
     _check_shared_study(storage, name, 5)
     optuna.delete_study(study_name=name, storage=storage)
+
+
+def test_study_plots_name_the_objective_and_do_not_magnify_a_flat_study(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    import optuna
+
+    from bench.ablation import report
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    for value in (81.30, 81.33, 81.35):
+        trial = study.ask({"beta": optuna.distributions.FloatDistribution(0.01, 1.0, log=True)})
+        study.tell(trial, value)
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda figure: figures.append(figure))
+    paths = report.plots(study, tmp_path)
+    assert {p.name for p in paths} >= {"history.png", "slice.png"} and all(
+        p.stat().st_size > 0 for p in paths
+    )
+    history = figures[[p.name for p in paths].index("history.png")].axes[0]
+    assert history.get_ylabel() == report.OBJECTIVE
+    low, high = history.get_ylim()
+    assert high - low >= report.MIN_SPAN  # 0.05 points of spread are not drawn across the whole plot
+    if "importances.png" in {p.name for p in paths}:
+        importances = figures[[p.name for p in paths].index("importances.png")].axes[0]
+        assert "too few" in importances.get_title()

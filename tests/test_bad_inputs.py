@@ -107,7 +107,7 @@ CASES = [
     # --- the command line itself
     Case("no-command", (), "required: command"),
     Case("unknown-command", ("fly",), "invalid choice: 'fly'"),
-    Case("run-without-methods", ("run",), "required: --methods"),
+    Case("run-without-methods", ("run",), "no methods: pass --methods or a run file"),
     Case("empty-methods", (*RUN, "--methods", ","), "comma-separated list"),
     Case("empty-suite", (*MEAN, "--suite", ","), "comma-separated list"),
     Case("empty-tasks", (*RUN, "--methods", "mean", "--tasks", ","), "comma-separated list"),
@@ -128,6 +128,33 @@ CASES = [
     Case("device-absent", (*MEAN, "--device", "cuda:99"), "--device cuda:99"),
     Case("resamples-too-few", (*MEAN, "--resamples", "5"), "--resamples must be at least 100"),
     Case("unknown-flag", (*MEAN, "--limt", "5"), "unrecognized arguments: --limt"),
+    Case("run-file-missing", (*RUN, "--config", "{dir}/nope.yaml"), "cannot read run file"),
+    Case(
+        "run-file-unknown-key",
+        (*RUN, "--config", "{dir}/run.yaml"),
+        "unknown key 'metods'; did you mean 'methods'?",
+        _write("run.yaml", "metods: [mean]\n"),
+    ),  # fmt: skip
+    Case(
+        "run-file-bad-limit",
+        (*RUN, "--config", "{dir}/run.yaml"),
+        "'limit' must be a non-negative integer",
+        _write("run.yaml", "methods: [mean]\nlimit: many\n"),
+    ),  # fmt: skip
+    Case(
+        "run-file-bad-setting",
+        (*RUN, "--config", "{dir}/run.yaml"),
+        "mean: config field 'layer'",
+        _write("run.yaml", "methods: [mean]\ntasks: [STSBenchmark]\nsettings: {mean: {layer: x}}\n"),
+    ),  # fmt: skip
+    Case("ls-no-match", ("ls", "nosuchthing"), "no method or suite name contains 'nosuchthing'"),
+    Case("results-none", ("results", "--out", "{out}"), "no stored results"),
+    Case("export-none", ("export", "--to", "{dir}/mteb", "--out", "{out}"), "no stored STS results"),
+    Case("export-bad-format", ("export", "--format", "csv", "--to", "{dir}/x"), "invalid choice: 'csv'"),
+    Case(
+        "task-path-unknown", ("task-path", "arc_hard", "--data-dir", "{data}"), "unknown gen task 'arc_hard'"
+    ),
+    Case("model-path-missing", ("model-path", "{dir}/none.gguf"), "none.gguf not found"),
     # --- names
     Case("unknown-method", (*RUN, "--methods", "promteol"), "did you mean prompteol"),
     Case("unknown-suite", (*MEAN, "--suite", "stss"), "did you mean sts"),

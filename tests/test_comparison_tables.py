@@ -230,3 +230,32 @@ def test_a_row_whose_tasks_have_different_seeds_is_refused(table_inputs):
     base = [r for r in records if r.method.name == "prompteol"]
     with pytest.raises(BenchError, match="same seeds"):
         compare_rows(rows, base, lambda r: seeded.get(r.path) or predictions(r), n_resamples=100)
+
+
+def test_latex_has_one_header_row_a_label_centering_and_a_caption_naming_model_suite_metric(
+    table_inputs, tmp_path
+):
+    import shutil
+    import subprocess
+
+    records, predictions = table_inputs
+    (table,) = build_tables(records, baseline="prompteol", predictions=predictions, n_resamples=500)
+    latex = to_latex(table)
+    head = latex.split(r"\midrule")[0].split(r"\toprule")[1].strip().splitlines()
+    assert head == [r"Method & STS12 & STS13 & Avg \\"]  # one header row
+    assert r"\centering" in latex and rf"\label{{tab:{table.stem}}}" in latex
+    caption = latex.split(r"\caption{")[1]
+    assert caption.startswith(r"STS on m: Spearman correlation of cosine similarity $\times$ 100")
+    assert "95\\% CI" in caption and " 95% " not in caption  # a bare % would comment out the rest
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed: the LaTeX was checked as text only")
+    document = (
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + latex + "\\end{document}\n"
+    )
+    (tmp_path / "t.tex").write_text(document)
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000

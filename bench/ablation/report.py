@@ -99,18 +99,32 @@ def _write_table(frame: pd.DataFrame, stem: Path, caption: str) -> list[Path]:
     return paths
 
 
+OBJECTIVE = "STS-B dev Spearman x 100"
+MIN_SPAN = 2.0  # points: a flat study's y-axis spans at least this, so noise does not look like an effect
+MIN_TRIALS_FOR_IMPORTANCES = 10
+
+
+def _widen(axes: Any) -> None:
+    """Give the objective axis at least ``MIN_SPAN`` points around its data."""
+    low, high = axes.get_ylim()
+    if high - low < MIN_SPAN:
+        middle = (low + high) / 2
+        axes.set_ylim(middle - MIN_SPAN / 2, middle + MIN_SPAN / 2)
+
+
 def plots(study: Any, folder: Path) -> list[Path]:
-    """Optuna's matplotlib plots as PNG (those that apply to this study)."""
+    """Optuna's matplotlib plots as PNG (those that apply to this study), with the objective named."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
+    complete = sum(t.state.name == "COMPLETE" for t in study.trials)
     makers = {
-        "history": ovm.plot_optimization_history,
-        "importances": ovm.plot_param_importances,
-        "slice": ovm.plot_slice,
+        "history": lambda s: ovm.plot_optimization_history(s, target_name=OBJECTIVE),
+        "importances": lambda s: ovm.plot_param_importances(s, target_name=OBJECTIVE),
+        "slice": lambda s: ovm.plot_slice(s, target_name=OBJECTIVE),
         "intermediate": ovm.plot_intermediate_values,
     }
     written = []
@@ -122,7 +136,19 @@ def plots(study: Any, folder: Path) -> list[Path]:
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             console.print(f"[dim]plot {name} skipped: {str(exc).splitlines()[0] if str(exc) else exc}[/dim]")
             continue
-        first = axes.flat[0] if hasattr(axes, "flat") else axes
+        every = list(axes.flat) if hasattr(axes, "flat") else [axes]
+        first = every[0]
+        if name in ("history", "slice"):
+            for ax in every:
+                _widen(ax)
+        if name == "intermediate":
+            first.set_ylabel(f"{OBJECTIVE} at a training checkpoint")
+            _widen(first)
+        if name == "importances" and complete < MIN_TRIALS_FOR_IMPORTANCES:
+            first.set_title(
+                f"Hyperparameter importances: only {complete} completed trials, too few to mean much",
+                fontsize=9,
+            )
         path = folder / f"{name}.png"
         first.figure.set_size_inches(7, 4.5)
         first.figure.savefig(path, dpi=110, bbox_inches="tight")

@@ -29,7 +29,7 @@ from bench.core.models import (
     resolve_model,
 )
 from bench.core.options import RuntimeOptions
-from bench.core.progress import console, warn
+from bench.core.progress import console, stage, warn
 from bench.core.provenance import environment, file_checksums, peak_memory_mb
 from bench.core.suite import SUITES, Evaluand, Suite
 
@@ -47,6 +47,7 @@ class RunRequest:
     train_samples: int | None = None  # cap on training examples, for every trained method in the run
     labels: dict[str, str] = field(default_factory=dict)  # method -> row label (e.g. "sempa[best]")
     seeds: list[int] | None = None  # seeds of seed-dependent methods (None: the options' seed)
+    run_config: dict[str, Any] | None = None  # the resolved run file + flags, stored with every result
 
 
 def _now() -> str:
@@ -208,14 +209,109 @@ def run(request: RunRequest, provider: ModelProvider | None = None) -> list[Resu
     provider = provider or ModelProvider(spec, request.options.device, request.options.dtype)
     store = ResultStore(request.options.out)
     store.remove_stale_temp_files()
-    session = _Session(request, suite_objects, spec, provider, store, environment(), set())
+    steps = _plan(request, method_classes, suite_objects, spec, store)
+    progress = RunProgress(steps)
+    session = _Session(request, suite_objects, spec, provider, store, environment(), set(), progress)
     keys: list[ResultKey] = []
+    for (cls, seed), method_steps in _by_method(steps).items():
+        keys += _run_method(cls, seed, method_steps, session)
+    return keys
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One result a run covers: which method, seed, suite and task, under which key, and its row label."""
+
+    cls: type[Method]
+    seed: int
+    suite: Suite
+    task: str
+    key: ResultKey
+    label: str
+    shared: bool  # the base row of a causal-LM suite (computed once for every training-free method)
+    stored: bool  # a valid result is already stored (and --overwrite/--retrain do not apply)
+
+
+def _plan(
+    request: RunRequest,
+    method_classes: list[type[Method]],
+    suites: list[Suite],
+    spec: ModelSpec,
+    store: ResultStore,
+) -> list[PlannedStep]:
+    """Every (method, seed, suite, task) of the run with its result key, in execution order."""
+    options = request.options
+    device = options.device or default_device()
+    steps: list[PlannedStep] = []
     for cls in method_classes:
         # a training-free method is deterministic: computed once, with seed 0, whatever --seeds says
-        seeds = (request.seeds or [request.options.seed]) if cls.depends_on_seed() else [0]
+        seeds = (request.seeds or [options.seed]) if cls.depends_on_seed() else [0]
+        overwrite = request.overwrite or (request.retrain and cls.trains)
         for seed in seeds:
-            keys += _run_method(cls, seed, session)
-    return keys
+            context = RunContext(load_model=_no_model, options=options.with_seed(seed))
+            method = cls.from_overrides(request.overrides.get(cls.name, {}), context)  # loads nothing
+            label = request.labels.get(cls.name, method.label())
+            for suite in suites:
+                scored = scored_model(method, suite)
+                if scored is None:
+                    console.print(f"[yellow]{escape(label)}: no causal LM, suite {suite.name} skipped")
+                    continue
+                namespace = model_namespace(method, spec)
+                for task in suite.task_names():
+                    if request.tasks and task not in request.tasks:
+                        continue
+                    limit = effective_limit(suite, task, request.limit, device, options.data_dir)
+                    digest = data_digest(suite, task, options.data_dir)
+                    key_seed = seed if cls.depends_on_seed() else None
+                    key = ResultKey(namespace, scored.name, scored.config_hash, task, limit, key_seed, digest)
+                    stored = not overwrite and store.has_valid(key)
+                    steps.append(PlannedStep(cls, seed, suite, task, key, label, scored.shared, stored))
+    return steps
+
+
+def _no_model() -> LoadedModel:
+    raise BenchError("internal: planning a run must not load a model")
+
+
+def _by_method(steps: list[PlannedStep]) -> dict[tuple[type[Method], int], list[PlannedStep]]:
+    grouped: dict[tuple[type[Method], int], list[PlannedStep]] = {}
+    for step in steps:
+        grouped.setdefault((step.cls, step.seed), []).append(step)
+    return grouped
+
+
+def plan(request: RunRequest) -> list[PlannedStep]:
+    """What ``run(request)`` would do, without converting or loading a model (``--dry-run``)."""
+    method_classes, suite_objects = validate(request)
+    if any(cls.uses_llm for cls in method_classes):
+        spec = resolve_model(request.options.model, convert=False)
+    else:
+        spec = ModelSpec(request.options.model, "unused", "", None)
+    return _plan(request, method_classes, suite_objects, spec, ResultStore(request.options.out))
+
+
+class RunProgress:
+    """Position in the whole run and an estimate of the time left (from this run's computed tasks)."""
+
+    def __init__(self, steps: list[PlannedStep]) -> None:
+        self.total = len(steps)
+        self.to_compute = sum(not step.stored for step in steps)
+        self.position = 0
+        self.computed = 0
+        self.seconds = 0.0
+
+    def start(self) -> str:
+        self.position += 1
+        return f"[{self.position}/{self.total}]"
+
+    def finished(self, seconds: float) -> str:
+        self.computed += 1
+        self.seconds += seconds
+        left = self.to_compute - self.computed
+        if left <= 0:
+            return ""
+        minutes = self.seconds / self.computed * left / 60
+        return f"; {left} more to compute, about {minutes:.0f} min left"
 
 
 @dataclass
@@ -229,56 +325,49 @@ class _Session:
     store: ResultStore
     env: dict[str, Any]
     computed: set[ResultKey]  # this run's results (a shared one is computed once)
+    progress: RunProgress
 
 
-def _run_method(cls: type[Method], seed: int, session: _Session) -> list[ResultKey]:
-    """Every suite and task of one method with one seed; returns the keys (computed or reused)."""
+def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session: _Session) -> list[ResultKey]:
+    """The planned steps of one method with one seed; returns their keys (computed or reused)."""
     request, store = session.request, session.store
     options = request.options.with_seed(seed)
     context = RunContext(load_model=session.provider, options=options, retrain=request.retrain)
-    device = options.device or default_device()
     seed_everything(seed)
     method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
     memo = EmbeddingMemo(method.encode)
     evaluand = Evaluand.of(method, memo)
     prepared = False
-    overwrite = request.overwrite or (request.retrain and cls.trains)
-    label = request.labels.get(cls.name, method.label())
-    key_seed = seed if cls.depends_on_seed() else None
+    seeds_shown = cls.depends_on_seed() and len(request.seeds or []) > 1
     keys: list[ResultKey] = []
     try:
-        for suite in session.suites:
+        for step in steps:
+            key, suite, task = step.key, step.suite, step.task
             scored = scored_model(method, suite)
-            if scored is None:
-                console.print(f"[yellow]{escape(method.label())}: no causal LM, suite {suite.name} skipped")
+            assert scored is not None
+            position = session.progress.start()
+            shown = f"{position} " + escape(step.label + (" (= base)" if step.shared else ""))
+            shown += f" seed {seed}" if seeds_shown else ""
+            keys.append(key)
+            if key in session.computed or step.stored:
+                console.print(f"[dim]{shown} / {task}: stored result reused ({store.path(key)})[/dim]")
+                if not step.shared and cls.name in request.labels:
+                    _relabel(store, key, request.labels[cls.name])
                 continue
-            namespace = model_namespace(method, session.spec)
-            shown = escape(label + (" (= base)" if scored.shared else "")) + (
-                f" seed {seed}" if key_seed is not None and len(request.seeds or []) > 1 else ""
-            )
-            for task in suite.task_names():
-                if request.tasks and task not in request.tasks:
-                    continue
-                limit = effective_limit(suite, task, request.limit, device, options.data_dir)
-                digest = data_digest(suite, task, options.data_dir)
-                key = ResultKey(namespace, scored.name, scored.config_hash, task, limit, key_seed, digest)
-                keys.append(key)
-                if key in session.computed or (not overwrite and store.has_valid(key)):
-                    console.print(f"[dim]{shown} / {task}: stored result reused ({store.path(key)})[/dim]")
-                    if not scored.shared and cls.name in request.labels:
-                        _relabel(store, key, request.labels[cls.name])
-                    continue
+            with stage(f"{position} {task}:"):
                 if not prepared:
                     method.prepare()
                     prepared = True
                 record, predictions = _evaluate(
-                    method, scored, evaluand, memo, suite, task, limit, request, session, namespace
+                    method, scored, evaluand, memo, suite, task, key.limit, request, session, key.model
                 )
-                path = store.write(key, record, predictions)
-                session.computed.add(key)
-                console.print(
-                    f"{shown} / {task}: {record.main_score:.2f} ({record.timing['seconds']:.0f} s) -> {path}"
-                )
+            path = store.write(key, record, predictions)
+            session.computed.add(key)
+            seconds = record.timing["seconds"]
+            console.print(
+                f"{shown} / {task}: {record.main_score:.2f} ({seconds:.0f} s) -> {path}"
+                + session.progress.finished(seconds)
+            )
     finally:
         method.release()
     return keys
@@ -320,6 +409,8 @@ def _evaluate(
     model_info["slug"] = provider.spec.slug() if method.uses_llm else namespace
     model_info["namespace"] = namespace
     details = dict(outcome.details)
+    if request.run_config is not None:
+        details["run_config"] = request.run_config
     if outcome.predictions:
         details["predictions"] = {"arrays": {name: len(v) for name, v in outcome.predictions.items()}}
         if "gold" in outcome.predictions:

