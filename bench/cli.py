@@ -448,9 +448,16 @@ def apply_run_file(args: argparse.Namespace) -> dict[str, Any]:
     ):  # fmt: skip
         if getattr(args, flag) is None and value is not None:
             setattr(args, flag, value)
-    args.settings = as_set_flags(run_file.settings) + list(args.settings)
     if not args.methods:
         raise BenchError("no methods: pass --methods or a run file (--config) that lists them")
+    # the file's settings for methods this run leaves out (e.g. --methods narrowed it) do not apply
+    in_run = {name: settings for name, settings in run_file.settings.items() if name in args.methods}
+    args.settings = as_set_flags(in_run) + list(args.settings)
+    if run_file.train_samples is not None and args.train_samples == run_file.train_samples:
+        from bench.core.method import METHODS
+
+        if not any(METHODS.get(name).trains for name in args.methods):
+            args.train_samples = None  # the file's cap; no trained method left in this run
     args.suite = args.suite or ["sts"]
     args.out = args.out or DEFAULT_RESULTS_DIR
     return {
@@ -485,12 +492,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.dry_run:
         from bench.app.listings import print_plan
 
-        print_plan(plan(request), ResultStore(args.out))
+        print_plan(plan(request), ResultStore(args.out), request.options.data_dir)
         return
     keys = run(request)
     store = ResultStore(args.out)
     records = [store.read(k) for k in keys]
-    # console = files; rows in the tables' own stable order, so a file does not depend on which run wrote it
+    # console = files (with this run's --baseline, if any); rows in the tables' own stable order
     _refresh_table_files(args.out, records, show=True, args=args)
     from bench.core.progress import console
 

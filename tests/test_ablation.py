@@ -122,6 +122,11 @@ def test_grid_needs_choices():
         (["--method", "sempa", "--param", "beta=log:0.1:1"], "--trials N is required"),
         (["--method", "prompteol", "--param", "layer=int:-3:-1", "--train-samples", "5"], "training-free"),
         (
+            ["--method", "sempa", "--param", "lora_dropout=float:0:1", "--trials", "2"],
+            "reaches outside the field",
+        ),
+        (["--method", "sempa", "--param", "lora_r=choice:0,8", "--trials", "2"], "must be at least 1"),
+        (
             ["--method", "sempa", "--param", "beta=log:0.1:1", "--trials", "1", "--storage", "nowhere"],
             "--storage",
         ),

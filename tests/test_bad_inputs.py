@@ -472,6 +472,11 @@ def test_a_stored_file_that_is_not_a_result_is_skipped_by_tables_and_recomputed_
     ]
     good = json.loads(stsb.read_text())
     stsb.write_text(content)
+    dry = _run_case(Case("dry", (*run.argv, "--dry-run"), ""), folder)
+    assert (
+        dry.returncode == 0 and reason in dry.stderr and stsb.read_text() == content
+    )  # a dry run moves nothing
+    assert "│ compute" in dry.stdout
     table = _run_case(Case("table", ("table", "--out", "{out}"), ""), folder)
     assert table.returncode == 0, table.stderr
     assert reason in table.stderr and str(stsb) in table.stderr and "skipped" in table.stderr

@@ -98,6 +98,14 @@ def test_a_run_file_equals_the_same_run_from_flags(tiny_model_dir, tiny_data, tm
     )
 
 
+def test_narrowing_a_run_file_drops_its_settings_for_methods_left_out(tmp_path):
+    demo = ROOT / "configs" / "demo.yaml"
+    proc = bench("run", "--config", str(demo), "--methods", "prompteol", "--model", "./no/model",
+                 "--out", str(tmp_path / "o"), "--dry-run", cache=tmp_path)  # fmt: skip
+    assert "train-samples" not in proc.stderr and "--set" not in proc.stderr  # nothing the user did not type
+    assert "not found" in proc.stderr  # and the plan then needs a real model to name its results
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

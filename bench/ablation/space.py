@@ -134,6 +134,14 @@ def build_space(specs: dict[str, Any], config_cls: type[MethodConfig], source: s
                 f"{source}: {config_cls.__name__} has no field {name!r} (fields: {', '.join(fields)})"
             )
         params.append(_param(str(name), spec, hints[name], source))
+    for param in params:  # the space's extremes must be valid values (declared bounds), before any trial
+        for value in param.choices if param.kind == "choice" else (param.low, param.high):
+            try:
+                config_cls(**{param.name: int(value) if param.integer and param.kind != "choice" else value})
+            except BenchError as exc:
+                raise BenchError(
+                    f"{source}: {param.name}={param.describe()} reaches outside the field: {exc}"
+                ) from None
     return SearchSpace(tuple(params))
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.app.records import ResultRecord
 from bench.core.atomic import atomic_write_json
+from bench.core.hashing import json_digest
 
 MTEB_METRICS = ("cosine_spearman", "cosine_pearson", "manhattan_spearman", "euclidean_spearman")
 
@@ -33,8 +34,14 @@ def mteb_task_name(record: ResultRecord) -> str:
     return f"bench-{record.task}{suffix}"
 
 
+MAX_LABEL = 80  # longer row labels (a --set template) are shortened to a digest: file names have limits
+
+
 def mteb_model_name(record: ResultRecord) -> str:
-    return f"sempa-bench/{record.model_slug}-{record.method.label}"
+    label = record.method.label
+    if len(label) > MAX_LABEL:
+        label = f"{record.method.name}[{json_digest(label, length=10)}]"
+    return f"sempa-bench/{record.model_slug}-{label}"
 
 
 def mteb_revision(record: ResultRecord) -> str:
@@ -75,7 +82,11 @@ def export_mteb(records: list[ResultRecord], folder: Path) -> list[ExportedTask]
         atomic_write_json(path, task_result_json(record))
         meta = {"name": name, "revision": revision, "framework": ["PyTorch"], "languages": ["eng-Latn"]}
         meta_path = model_folder / "model_meta.json"
-        if not meta_path.is_file() or json.loads(meta_path.read_text()) != meta:
+        try:
+            current = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+        except (OSError, ValueError):
+            current = None  # damaged: written again
+        if current != meta:
             atomic_write_json(meta_path, meta)
         written.append(ExportedTask(path, name, revision, mteb_task_name(record)))
     return written

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
@@ -23,7 +24,9 @@ def _seconds_per_example(records: Sequence[ResultRecord]) -> float | None:
     return statistics.median(rates) if rates else None
 
 
-def estimate_seconds(step: PlannedStep, stored: Sequence[ResultRecord]) -> float | None:
+def estimate_seconds(
+    step: PlannedStep, stored: Sequence[ResultRecord], data_dir: Path | None
+) -> float | None:
     """Time to compute a step, from stored results: the same method's median seconds per example on
     this model and suite, else any method's; None when nothing comparable is stored."""
     same_suite = [r for r in stored if r.model_namespace == step.key.model and r.suite == step.suite.name]
@@ -33,21 +36,12 @@ def estimate_seconds(step: PlannedStep, stored: Sequence[ResultRecord]) -> float
         return None
     examples = step.key.limit
     if examples is None:
-        return None if step.suite.name not in ("sts", "sts-dev") else rate * _task_size(step)
+        size = step.suite.task_size(step.task, data_dir) if data_dir is not None else None
+        return rate * size if size else None
     return rate * examples
 
 
-def _task_size(step: PlannedStep) -> float:
-    from bench.core.settings import data_dir
-
-    try:
-        size = step.suite.task_size(step.task, data_dir())
-    except Exception:  # noqa: BLE001 - an estimate only; the run itself reports data problems
-        return 0.0
-    return float(size or 0)
-
-
-def print_plan(steps: Sequence[PlannedStep], store: ResultStore) -> None:
+def print_plan(steps: Sequence[PlannedStep], store: ResultStore, data_dir: Path | None) -> None:
     """What a run would do: every result it covers, stored or to compute, with estimated times."""
     stored = list(store.records())
     view = Table(title="plan (nothing computed: --dry-run)", title_justify="left")
@@ -57,7 +51,7 @@ def print_plan(steps: Sequence[PlannedStep], store: ResultStore) -> None:
     for number, step in enumerate(steps, start=1):
         estimate = "-"
         if not step.stored:
-            seconds = estimate_seconds(step, stored)
+            seconds = estimate_seconds(step, stored, data_dir)
             if seconds is None:
                 unknown += 1
                 estimate = "?"
@@ -69,7 +63,7 @@ def print_plan(steps: Sequence[PlannedStep], store: ResultStore) -> None:
         view.add_row(
             str(number), escape(step.label), str(step.key.seed if step.key.seed is not None else "-"),
             step.suite.name, step.task, str(step.key.limit or "all"),
-            "stored" if step.stored else "compute", estimate,
+            "once (shared)" if step.repeat else "stored" if step.stored else "compute", estimate,
         )  # fmt: skip
     data_console.print(view)
     to_compute = sum(not s.stored for s in steps)

@@ -230,6 +230,7 @@ class PlannedStep:
     label: str
     shared: bool  # the base row of a causal-LM suite (computed once for every training-free method)
     stored: bool  # a valid result is already stored (and --overwrite/--retrain do not apply)
+    repeat: bool = False  # the same key as an earlier step (the shared base row): computed at most once
 
 
 def _plan(
@@ -238,11 +239,14 @@ def _plan(
     suites: list[Suite],
     spec: ModelSpec,
     store: ResultStore,
+    read_only: bool = False,
 ) -> list[PlannedStep]:
-    """Every (method, seed, suite, task) of the run with its result key, in execution order."""
+    """Every (method, seed, suite, task) of the run with its result key, in execution order;
+    ``read_only``: an unreadable stored file is left where it is (a dry run changes nothing)."""
     options = request.options
     device = options.device or default_device()
     steps: list[PlannedStep] = []
+    planned: set[ResultKey] = set()
     for cls in method_classes:
         # a training-free method is deterministic: computed once, with seed 0, whatever --seeds says
         seeds = (request.seeds or [options.seed]) if cls.depends_on_seed() else [0]
@@ -264,8 +268,13 @@ def _plan(
                     digest = data_digest(suite, task, options.data_dir)
                     key_seed = seed if cls.depends_on_seed() else None
                     key = ResultKey(namespace, scored.name, scored.config_hash, task, limit, key_seed, digest)
-                    stored = not overwrite and store.has_valid(key)
-                    steps.append(PlannedStep(cls, seed, suite, task, key, label, scored.shared, stored))
+                    shown = BASE_ROW if scored.shared else label
+                    if key in planned:
+                        steps.append(PlannedStep(cls, seed, suite, task, key, shown, True, True, repeat=True))
+                        continue
+                    planned.add(key)
+                    stored = not overwrite and store.has_valid(key, move_invalid=not read_only)
+                    steps.append(PlannedStep(cls, seed, suite, task, key, shown, scored.shared, stored))
     return steps
 
 
@@ -287,7 +296,11 @@ def plan(request: RunRequest) -> list[PlannedStep]:
         spec = resolve_model(request.options.model, convert=False)
     else:
         spec = ModelSpec(request.options.model, "unused", "", None)
-    return _plan(request, method_classes, suite_objects, spec, ResultStore(request.options.out))
+    if Path(spec.path, "config.json").is_file():  # layers vs the model: possible once it is converted
+        check_methods_fit_model(request, method_classes, spec)
+    return _plan(
+        request, method_classes, suite_objects, spec, ResultStore(request.options.out), read_only=True
+    )
 
 
 class RunProgress:
@@ -295,7 +308,7 @@ class RunProgress:
 
     def __init__(self, steps: list[PlannedStep]) -> None:
         self.total = len(steps)
-        self.to_compute = sum(not step.stored for step in steps)
+        self.to_compute = sum(not step.stored for step in steps)  # repeats count as stored
         self.position = 0
         self.computed = 0
         self.seconds = 0.0
@@ -311,7 +324,7 @@ class RunProgress:
         if left <= 0:
             return ""
         minutes = self.seconds / self.computed * left / 60
-        return f"; {left} more to compute, about {minutes:.0f} min left"
+        return f"; {left} more to compute, about {minutes:.0f} min left (not counting training)"
 
 
 @dataclass
@@ -346,12 +359,16 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
             scored = scored_model(method, suite)
             assert scored is not None
             position = session.progress.start()
-            shown = f"{position} " + escape(step.label + (" (= base)" if step.shared else ""))
+            row = request.labels.get(cls.name, method.label())
+            shown = f"{position} " + escape(row + (" (= base)" if step.shared else ""))
             shown += f" seed {seed}" if seeds_shown else ""
             keys.append(key)
-            if key in session.computed or step.stored:
+            overwrite = request.overwrite or (request.retrain and cls.trains)
+            # stored now: planned as such, or finished meanwhile by a concurrent run
+            stored = step.stored or (not overwrite and store.has_valid(key))
+            if key in session.computed or stored:
                 console.print(f"[dim]{shown} / {task}: stored result reused ({store.path(key)})[/dim]")
-                if not step.shared and cls.name in request.labels:
+                if not step.shared and not step.repeat and cls.name in request.labels:
                     _relabel(store, key, request.labels[cls.name])
                 continue
             with stage(f"{position} {task}:"):

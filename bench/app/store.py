@@ -92,15 +92,19 @@ class ResultStore:
     def exists(self, key: ResultKey) -> bool:
         return self.path(key).is_file()
 
-    def has_valid(self, key: ResultKey) -> bool:
+    def has_valid(self, key: ResultKey, move_invalid: bool = True) -> bool:
         """Whether a readable result is stored under ``key``; an unreadable file there is moved aside
-        (``NAME.json.invalid``) with a warning, so that the run computes the result again."""
+        (``NAME.json.invalid``, unless ``move_invalid`` is False) with a warning, so that the run computes
+        the result again."""
         path = self.path(key)
         if not path.is_file():
             return False
         try:
             self._load(path)
         except BenchError as exc:
+            if not move_invalid:
+                warn(f"{exc}; a run will move it aside and compute it again")
+                return False
             target = path.with_name(path.name + ".invalid")
             os.replace(path, target)
             warn(f"{exc}; moved it aside to {target.name} and computing the result again")
