@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,8 @@ class SBERT(Method[SBERTConfig]):
             batch_size=max(self.context.batch_size, 64),
             convert_to_numpy=True,
             normalize_embeddings=self.config.normalize,
-            show_progress_bar=self.context.show_progress and progress_enabled(),
+            # its tqdm bar only on a terminal: in a log file every refresh would be a line of noise
+            show_progress_bar=self.context.show_progress and progress_enabled() and sys.stderr.isatty(),
         )
         return np.asarray(vectors, dtype=np.float32)
 

@@ -174,10 +174,11 @@ def _converted_dir(gguf: Path, name: str, sha: str) -> Path:
     )
     start = time.perf_counter()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True)
-        )
+        with _quiet_gguf_reader():
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True)
+            )
     except Exception as exc:  # noqa: BLE001 - any failure here means the file is not usable
         raise ModelError(f"cannot load GGUF file {gguf} for {name!r}: {_first_line(exc)}") from None
     # the dequantized model is plain fp32; drop the quantizer so it can be saved and trained
@@ -197,6 +198,23 @@ def _converted_dir(gguf: Path, name: str, sha: str) -> Path:
     written = sum(sizes.values()) / 1e6
     console.print(f"converted in {time.perf_counter() - start:.0f} s: {written:.0f} MB written to {target}")
     return target
+
+
+@contextlib.contextmanager
+def _quiet_gguf_reader():
+    """transformers' GGUF reader draws a tqdm bar of its own that no setting turns off; the conversion
+    announces itself (size, time) instead."""
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # another transformers layout: keep its bar
+        yield
+        return
+    bar = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = lambda iterable=None, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
 
 
 def _first_line(exc: BaseException) -> str:

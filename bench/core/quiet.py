@@ -30,6 +30,9 @@ LOGGERS = {
     "sentence_transformers": logging.ERROR,
 }
 
+# Not settable from here: transformers' GGUF reader draws its own tqdm bar, which no option turns off;
+# bench.core.models silences it while converting (the conversion announces its size and time instead).
+
 # (category, message regex): Python warnings ignored, and why.
 WARNINGS = [
     # peft calls a transformers method that transformers 5 deprecates
