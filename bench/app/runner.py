@@ -250,7 +250,7 @@ def _plan(
     for cls in method_classes:
         # a training-free method is deterministic: computed once, with seed 0, whatever --seeds says
         seeds = (request.seeds or [options.seed]) if cls.depends_on_seed() else [0]
-        overwrite = request.overwrite or (request.retrain and cls.trains)
+        overwrite = _overwrites(request, cls)
         for seed in seeds:
             context = RunContext(load_model=_no_model, options=options.with_seed(seed))
             method = cls.from_overrides(request.overrides.get(cls.name, {}), context)  # loads nothing
@@ -276,6 +276,11 @@ def _plan(
                     stored = not overwrite and store.has_valid(key, move_invalid=not read_only)
                     steps.append(PlannedStep(cls, seed, suite, task, key, shown, scored.shared, stored))
     return steps
+
+
+def _overwrites(request: RunRequest, cls: type[Method]) -> bool:
+    """Whether stored results of this method are recomputed (--overwrite, or --retrain for trained ones)."""
+    return request.overwrite or (request.retrain and cls.trains)
 
 
 def _no_model() -> LoadedModel:
@@ -352,6 +357,8 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
     evaluand = Evaluand.of(method, memo)
     prepared = False
     seeds_shown = cls.depends_on_seed() and len(request.seeds or []) > 1
+    overwrite = _overwrites(request, cls)
+    row = request.labels.get(cls.name, method.label())
     keys: list[ResultKey] = []
     try:
         for step in steps:
@@ -359,11 +366,9 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
             scored = scored_model(method, suite)
             assert scored is not None
             position = session.progress.start()
-            row = request.labels.get(cls.name, method.label())
             shown = f"{position} " + escape(row + (" (= base)" if step.shared else ""))
             shown += f" seed {seed}" if seeds_shown else ""
             keys.append(key)
-            overwrite = request.overwrite or (request.retrain and cls.trains)
             # stored now: planned as such, or finished meanwhile by a concurrent run
             stored = step.stored or (not overwrite and store.has_valid(key))
             if key in session.computed or stored:
