@@ -7,8 +7,8 @@ one-line description.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 from bench.core.config import MethodConfig, option
 from bench.core.errors import BenchError
@@ -26,8 +26,37 @@ KE_TEMPLATE = (
 ECHO_TEMPLATE = "Rewrite the sentence: {sentence}, rewritten sentence: {sentence}"
 
 PLACEHOLDER = "<PST>"
-TP_TEMPLATE = 'This sentence : <PST> "{sentence}" means in one word:"'
 CP_AUXILIARY = 'The irrelevant information of this sentence : "{sentence}" means in one word:"'
+
+# MetaEOL (Lei et al., ACL 2024): eight meta-task prompts in one frame, strings as in the authors'
+# evaluation.py (rivals-spec section 1): (task description, lead-in, what the word should capture).
+METAEOL_FRAME = '{description} {lead}, this sentence : "{sentence}" {target} in one word:"'
+_FOR_THIS_TASK = "For this task"
+METAEOL_PROMPTS = (
+    ("In this task, you're presented with a text excerpt. Your task is to categorize the excerpt into a "
+     "broad category such as 'Education', 'Technology', 'Health', 'Business', 'Environment', 'Politics', "
+     "or 'Culture'. These categories help in organizing content for better accessibility and targeting.",
+     _FOR_THIS_TASK, "should be classified under one general category"),
+    ("In this task, you're given a statement and you need to determine whether it's presenting an "
+     "'Opinion' or a 'Fact'. This distinction is vital for information verification, educational "
+     "purposes, and content analysis.", _FOR_THIS_TASK, "discriminates between opinion and fact"),
+    ("In this task, you're given a review from an online platform. Your task is to generate a rating for "
+     "the product based on the review on a scale of 1-5, where 1 means 'extremely negative' and 5 means "
+     "'extremely positive'.", _FOR_THIS_TASK, "reflects the sentiment"),
+    ("In this task, you're reading a personal diary entry. Your task is to identify the predominant "
+     "emotion expressed, such as joy, sadness, anger, fear, or love.", _FOR_THIS_TASK, "conveys the emotion"),
+    ("In this task, you're presented with two sentences. Your task is to assess whether the sentences "
+     "convey the same meaning. Use 'identical', 'similar', 'different', or 'unrelated' to describe the "
+     "relationship.", "To enhance the performance of this task", "means"),
+    ("In this task, you're given a sentence and a phrase. Your task is to determine if the phrase can be a "
+     "contextual synonym within the given sentence. Options include 'yes', 'no', or 'partially'.",
+     "To enhance the performance of this task", "means"),
+    ("In this task, you're examining a news article. Your task is to extract the most critical fact from "
+     "the article.", _FOR_THIS_TASK, "encapsulates the key fact"),
+    ("In this task, you're reviewing a scientific abstract. Your task is to identify the main entities "
+     "(e.g., proteins, diseases) and their relations (e.g., causes, treats).", _FOR_THIS_TASK,
+     "highlights the primary entity or relation"),
+)  # fmt: skip
 
 # Chosen on STS-B dev (first 500 pairs, SmolLM2-135M-Instruct) from the 16 candidates by
 # `python -m methods.icl_select --pairs 500`: 85.21, against 83.71 for the first candidate and 74.61 for
@@ -48,21 +77,90 @@ PARAPHRASE_PROMPTS = {
 
 
 @dataclass(frozen=True)
+class PaperSettings:
+    """A prompt's settings in the intervention papers, on LLaMA-2-7B (32 layers); methods scale positive
+    layer indices to their model's depth (``round(l * n_layers / 32)``), negative ones count from the end.
+    Sources: rivals-spec sections 2-3 (TP and CP papers, Sec. 5.1)."""
+
+    readout: dict[str, int] = field(default_factory=lambda: {"none": -1, "tp": 27, "cp": 27})
+    cp_layer: int = 4  # 0-based decoder layer (the paper's 5th)
+    cp_alpha: float = 2.0
+
+
+Intervention = Literal["none", "tp", "cp"]
+
+
+@dataclass(frozen=True)
 class PromptConfig(MethodConfig):
     """Embeddings read from a causal LM's hidden states under a prompt template."""
 
+    # PromptEOL's: readout -1 plain, 27 under TP (TP paper) and CP (CP paper: layer 5, alpha 2)
+    paper: ClassVar[PaperSettings] = PaperSettings()
+
     template: str = option(PROMPTEOL_TEMPLATE, "prompt with a {sentence} slot")
     preprocess: bool = option(True, "apply PromptEOL's sentence preprocessing")
-    layer: int = option(-1, "hidden_states index to read (-1 = last layer, after the final norm)")
+    layer: int | None = option(
+        -1, "hidden_states index to read (-1 = last layer, after the final norm; None: the papers' "
+        "readout for this prompt and intervention, scaled to the model's depth)"
+    )  # fmt: skip
     pooling: Literal["last", "mean"] = option("last", "last token, or mean over the pooled span")
     pool_over: Literal["all", "sentence"] = option(
         "all", "mean pooling span: all tokens, or the tokens of the sentence's last copy in the prompt"
+    )
+    intervention: Intervention = option(
+        "none", "forward-pass intervention: tp (Token Prepending), cp (Contrastive Prompting)",
+        keyed_only_if_changed=True,
+    )  # fmt: skip
+    tp_start_layer: int = option(
+        1, "tp: first decoder layer (0-based) whose <PST> input is replaced", at_least=0,
+        keyed_only_if_changed=True,
+    )  # fmt: skip
+    tp_exit_layer: int | None = option(
+        None, "tp: last such layer, inclusive (None: LLaMA-2's 7 of 32 scaled, the paper's 'stop after "
+        "layer 8'); below tp_start_layer: off", keyed_only_if_changed=True,
+    )  # fmt: skip
+    cp_layer: int | None = option(
+        None, "cp: decoder layer (0-based) whose o_proj input is contrasted (None: the paper's, scaled)",
+        at_least=0, keyed_only_if_changed=True,
+    )  # fmt: skip
+    cp_alpha: float | None = option(
+        None, "cp: scale alpha (None: the paper's for this prompt)", keyed_only_if_changed=True
+    )
+    cp_plan: Literal["scaled", "norm", "subtract"] = option(
+        "scaled", "cp: scaled = alpha(v - v_aux) (paper's NS), norm = (v - v_aux)|v|/|v - v_aux| (NR), "
+        "subtract = v - alpha v_aux (not in the paper)", keyed_only_if_changed=True,
+    )  # fmt: skip
+    cp_auxiliary: str = option(
+        CP_AUXILIARY, "cp: auxiliary prompt with a {sentence} slot", keyed_only_if_changed=True
     )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if SLOT not in self.template:
             raise BenchError(f"config field 'template' must contain {SLOT}: {self.template!r}")
+        placeholders = self.template.count(PLACEHOLDER)
+        if placeholders and self.intervention != "tp":
+            raise BenchError(f"config field 'template' has {PLACEHOLDER}, which only intervention=tp uses")
+        if placeholders > 1:
+            raise BenchError(f"config field 'template' must contain {PLACEHOLDER} at most once")
+        if self.intervention == "tp" and self.pooling != "last":
+            raise BenchError("intervention=tp reads the last token: it needs pooling=last")
+        if SLOT not in self.cp_auxiliary:
+            raise BenchError(f"config field 'cp_auxiliary' must contain {SLOT}")
+
+    def readout_layer(self, n_layers: int) -> int:
+        """The hidden_states index to read on a model with ``n_layers`` decoder layers."""
+        if self.layer is not None:
+            return self.layer
+        return scaled(self.paper.readout[self.intervention], n_layers)
+
+
+REFERENCE_DEPTH = 32  # LLaMA-2-7B, where the papers' layer settings come from
+
+
+def scaled(layer: int, n_layers: int) -> int:
+    """A LLaMA-2-7B layer index on a model with ``n_layers`` layers (negative indices are kept)."""
+    return layer if layer < 0 else round(layer * n_layers / REFERENCE_DEPTH)
 
 
 @dataclass(frozen=True)
@@ -83,13 +181,22 @@ class MeanConfig(PromptConfig):
 class PretCoTConfig(PromptConfig):
     """Pretended CoT (Zhang et al. 2024): step-by-step prompt, last token of layer -2"""
 
+    # its authors read -2; the TP and CP papers read 27 of 32, CP at layer 7 with alpha 3
+    paper: ClassVar[PaperSettings] = PaperSettings({"none": -2, "tp": 27, "cp": 27}, cp_layer=6, cp_alpha=3.0)
+
     template: str = option(PRETCOT_TEMPLATE, "prompt with a {sentence} slot")
-    layer: int = option(-2, "hidden_states index to read (-2: second-to-last layer, as its authors read it)")
+    layer: int | None = option(
+        -2, "hidden_states index to read (-2: second-to-last layer, as its authors read it; None: the "
+        "papers' readout for this prompt and intervention)"
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class KEConfig(PretCoTConfig):
     """Knowledge Enhancement (Zhang et al. 2024): essence prompt, last token of layer -2"""
+
+    # -2 everywhere (TP paper; CP's code forces -2 for KE), CP at layer 7 with alpha 3
+    paper: ClassVar[PaperSettings] = PaperSettings({"none": -2, "tp": -2, "cp": -2}, cp_layer=6, cp_alpha=3.0)
 
     template: str = option(KE_TEMPLATE, "prompt with a {sentence} slot")
 
@@ -113,35 +220,77 @@ class ICLConfig(PromptConfig):
 
 
 @dataclass(frozen=True)
-class TokenPrependingConfig(PromptConfig):
-    """Token Prepending (Fu et al. 2025): <PST> gets the previous layer's last-token state"""
+class MetaEOLConfig(PromptConfig):
+    """MetaEOL (Lei et al. 2024): plain mean of eight meta-task prompts' last-token states"""
 
-    template: str = option(TP_TEMPLATE, "prompt with a {sentence} slot and the <PST> placeholder")
-    layer: int | None = option(None, "hidden_states index to read (None: LLaMA-2's 27 of 32, scaled)")
-    start_layer: int = option(1, "first decoder layer whose <PST> input is replaced", at_least=0)
-    exit_layer: int | None = option(None, "last such layer (None: LLaMA-2's 7 of 32, scaled; < start: off)")
+    template: str = option(
+        METAEOL_FRAME, "frame of the meta-task prompts: {description}, {lead}, {sentence}, {target} slots"
+    )
+    meta_prompts: str = option("1,2,3,4,5,6,7,8", "which of the eight meta-task prompts to average")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.template.count(PLACEHOLDER) != 1:
-            raise BenchError(f"config field 'template' must contain {PLACEHOLDER} once: {self.template!r}")
+        self.chosen_prompts()
+
+    def chosen_prompts(self) -> list[tuple[str, str, str]]:
+        """(description, lead, target) of each chosen meta-task prompt, in the order given."""
+        try:
+            numbers = [int(part) for part in self.meta_prompts.split(",")]
+        except ValueError:
+            numbers = []
+        if not numbers or any(not 1 <= n <= len(METAEOL_PROMPTS) for n in numbers):
+            raise BenchError(
+                f"config field 'meta_prompts': {self.meta_prompts!r} is not a comma-separated list of 1-8"
+            )
+        return [METAEOL_PROMPTS[n - 1] for n in numbers]
 
 
 @dataclass(frozen=True)
-class ContrastivePromptingConfig(PromptConfig):
-    """Contrastive Prompting (Cheng et al. 2025): minus an auxiliary prompt's attention output"""
+class EnsembleConfig(MethodConfig):
+    """ensemble: the mean of other methods' embeddings, each member encoded once"""
 
-    layer: int | None = option(None, "hidden_states index to read (None: LLaMA-2's 27 of 32, scaled)")
-    auxiliary_template: str = option(CP_AUXILIARY, "auxiliary prompt with a {sentence} slot")
-    act_layer: int | None = option(
-        None, "decoder layer of the subtraction (None: LLaMA-2's 4 of 32, scaled)", at_least=0
+    members: str = option(
+        "pretcot,ke", "registered methods, comma-separated; each may carry settings: name[field=value,...]"
     )
-    coefficient: float = option(0.5, "scale of the subtracted auxiliary attention output (0: off)")
+    combine: Literal["mean", "normalized-mean"] = option(
+        "mean", "plain mean of the members' vectors (CK, MetaEOL), or mean of their unit vectors"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if SLOT not in self.auxiliary_template:
-            raise BenchError(f"config field 'auxiliary_template' must contain {SLOT}")
+        if len(parse_members(self.members)) < 1:
+            raise BenchError("config field 'members' names no method")
+
+
+def parse_members(text: str) -> list[tuple[str, dict[str, str]]]:
+    """``"pretcot,ke[layer=-1,intervention=cp]"`` -> [("pretcot", {}), ("ke", {"layer": "-1", ...})]."""
+    members: list[tuple[str, dict[str, str]]] = []
+    for spec in _split_top_level(text):
+        name, bracket, rest = spec.partition("[")
+        name = name.strip()
+        if not name or (bracket and not rest.endswith("]")):
+            raise BenchError(f"config field 'members': {spec!r} is not name or name[field=value,...]")
+        settings: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in rest[:-1].split(","))) if bracket else ():
+            key, eq, value = pair.partition("=")
+            if not eq or not key.strip():
+                raise BenchError(f"config field 'members': {pair!r} in {spec!r} is not field=value")
+            settings[key.strip()] = value.strip()
+        members.append((name, settings))
+    return members
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return [part.strip() for part in parts if part.strip()]
 
 
 @dataclass(frozen=True)

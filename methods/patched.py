@@ -1,128 +1,80 @@
-"""Training-free methods that change the forward pass: Token Prepending and Contrastive Prompting.
+"""Token Prepending and Contrastive Prompting as options of every prompt method (``intervention=tp|cp``).
 
-Both are PromptEOL-style prompt methods plus a batch hook from ``bench.core.interventions``; the engine is
-the same. Layer defaults follow the papers' LLaMA-2-7B settings (32 layers) scaled to the model's depth:
-``round(value * n_layers / 32)``; an explicit value overrides.
+The hooks themselves are in ``bench.core.interventions``; this module says where ``<PST>`` goes in a
+template, builds the token ids around it, and turns a config's TP/CP fields (their ``None`` defaults: the
+papers' LLaMA-2-7B settings scaled to the model's depth) into a batch hook.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from bench.core.engine import BatchHook, EncodeItem, Readout, decoder_of
-from bench.core.errors import BenchError
+from bench.core.engine import Batch, BatchHook, EncodeItem, decoder_of
 from bench.core.interventions import contrastive_prompting, decoder_layers, token_prepending
-from bench.core.method import RunContext
-from bench.core.models import ModelShape
-from methods.configs import PLACEHOLDER, SLOT, ContrastivePromptingConfig, TokenPrependingConfig
-from methods.prompting import (
-    PromptMethod,
-    check_decoder_layer,
-    check_hidden_state_index,
-    prompteol_preprocess,
-)
+from methods.configs import PLACEHOLDER, SLOT, PromptConfig, scaled
 
-REFERENCE_DEPTH = 32  # LLaMA-2-7B, where the papers' layer settings come from
+TP_EXIT_LAYER = 7  # LLaMA-2-7B, 0-based and inclusive: the TP paper's "no TP after the 8th layer"
 
 
-def num_layers(causal_lm) -> int:
+def with_placeholder(template: str) -> str:
+    """The template with ``<PST>`` where the TP paper puts it: after "this sentence :", before the
+    opening quote of the (last) sentence slot; a template that already has ``<PST>`` is kept."""
+    if PLACEHOLDER in template:
+        return template
+    at = template.rfind(f'"{SLOT}"')
+    if at < 0:
+        at = template.rfind(SLOT)
+    return f"{template[:at]}{PLACEHOLDER} {template[at:]}"
+
+
+def placeholder_item(tokenizer: Any, text: str) -> tuple[EncodeItem, int]:
+    """Token ids of ``text`` with a stand-in id at ``<PST>`` (the hook replaces its embedding), and the
+    stand-in's position."""
+    head, _, tail = text.partition(PLACEHOLDER)
+    head_ids = tokenizer(head)["input_ids"]
+    stand_in = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id
+    ids = (*head_ids, stand_in, *tokenizer(tail, add_special_tokens=False)["input_ids"])
+    return EncodeItem(tuple(ids)), len(head_ids)
+
+
+def num_layers(causal_lm: Any) -> int:
     config = causal_lm.config
     value = getattr(config, "num_hidden_layers", None)
     return value if value is not None else config.get_text_config().num_hidden_layers
 
 
-def scaled_layer(value: int, causal_lm) -> int:
-    """A LLaMA-2-7B layer index scaled to this model's depth."""
-    return round(value * num_layers(causal_lm) / REFERENCE_DEPTH)
+def token_prepending_hook(
+    config: PromptConfig, causal_lm: Any, index_of: Callable[[EncodeItem], int]
+) -> BatchHook:
+    """TP with the config's layers; ``<PST>`` starts as the mean of the vocabulary's embeddings (how
+    transformers initialises a new token's row; the TP paper finds the initialisation does not matter)."""
+    embed = checked_decoder(causal_lm).embed_tokens
+    placeholder = embed.weight.detach().mean(0) * float(getattr(embed, "embed_scale", 1.0))
+    exit_layer = config.tp_exit_layer
+    if exit_layer is None:
+        exit_layer = scaled(TP_EXIT_LAYER, num_layers(causal_lm))
+    return token_prepending(index_of, placeholder, config.tp_start_layer, exit_layer)
 
 
-LayerConfigT = TypeVar("LayerConfigT", TokenPrependingConfig, ContrastivePromptingConfig)
+def contrastive_prompting_hook(
+    config: PromptConfig,
+    causal_lm: Any,
+    auxiliary_of: dict[EncodeItem, EncodeItem],
+    make_batch: Callable[[Sequence[EncodeItem]], Batch],
+) -> BatchHook:
+    """CP with the config's layer, alpha and plan (``None``: the prompt's paper settings)."""
+    paper = config.paper
+    layer = config.cp_layer if config.cp_layer is not None else scaled(paper.cp_layer, num_layers(causal_lm))
+    alpha = config.cp_alpha if config.cp_alpha is not None else paper.cp_alpha
+
+    def auxiliary_batch(batch: Batch) -> Batch:
+        return make_batch([auxiliary_of[item] for item in batch.items])
+
+    return contrastive_prompting(auxiliary_batch, layer, alpha, config.cp_plan)
 
 
-class _LayerDefaults(PromptMethod[LayerConfigT]):
-    def readout(self) -> Readout:
-        layer = self.config.layer
-        if layer is None:
-            layer = scaled_layer(27, self.causal_lm().model)
-        return Readout(layer, self.config.pooling)
-
-
-class TokenPrepending(_LayerDefaults[TokenPrependingConfig]):
-    """Token Prepending (Fu et al., ACL 2025): a <PST> token carries the last token's state backwards."""
-
-    name = "token-prepending"
-    Config = TokenPrependingConfig
-
-    @classmethod
-    def check_model(cls, config: TokenPrependingConfig, shape: ModelShape) -> None:
-        check_hidden_state_index(cls.name, "layer", config.layer, shape)
-        check_decoder_layer(cls.name, "start_layer", config.start_layer, shape)
-        if config.exit_layer is not None and config.exit_layer >= config.start_layer:  # below start: off
-            check_decoder_layer(cls.name, "exit_layer", config.exit_layer, shape)
-
-    def __init__(self, config: TokenPrependingConfig, context: RunContext) -> None:
-        super().__init__(config, context)
-        self._placeholder_index: dict[EncodeItem, int] = {}
-
-    def to_item(self, sentence: str) -> EncodeItem:
-        """Token ids with a stand-in id at the placeholder (its input embedding is replaced by the hook)."""
-        cfg = self.config
-        tokenizer = self.causal_lm().tokenizer
-        text = cfg.template.replace(
-            SLOT, prompteol_preprocess(sentence) if cfg.preprocess else sentence.strip()
-        )
-        head, _, tail = text.partition(PLACEHOLDER)
-        head_ids = tokenizer(head)["input_ids"]
-        stand_in = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id
-        ids = (*head_ids, stand_in, *tokenizer(tail, add_special_tokens=False)["input_ids"])
-        item = EncodeItem(tuple(ids))
-        self._placeholder_index[item] = len(head_ids)
-        return item
-
-    def batch_hook(self, sentences: Sequence[str], items: list[EncodeItem]) -> BatchHook:
-        cfg = self.config
-        model = self.causal_lm().model
-        embed = checked_decoder(model).embed_tokens
-        # a new token's embedding as transformers initialises it: the mean of the vocabulary's
-        placeholder = embed.weight.detach().mean(0) * float(getattr(embed, "embed_scale", 1.0))
-        exit_layer = cfg.exit_layer if cfg.exit_layer is not None else scaled_layer(7, model)
-        return token_prepending(self._placeholder_index.__getitem__, placeholder, cfg.start_layer, exit_layer)
-
-
-class ContrastivePrompting(_LayerDefaults[ContrastivePromptingConfig]):
-    """Contrastive Prompting (Cheng et al., 2025): subtract an 'irrelevant information' prompt's attention."""
-
-    name = "contrastive-prompting"
-    Config = ContrastivePromptingConfig
-
-    @classmethod
-    def check_model(cls, config: ContrastivePromptingConfig, shape: ModelShape) -> None:
-        check_hidden_state_index(cls.name, "layer", config.layer, shape)
-        check_decoder_layer(cls.name, "act_layer", config.act_layer, shape)
-
-    def auxiliary_item(self, sentence: str) -> EncodeItem:
-        cfg = self.config
-        text = cfg.auxiliary_template.replace(
-            SLOT, prompteol_preprocess(sentence) if cfg.preprocess else sentence
-        )
-        return EncodeItem(tuple(self.causal_lm().tokenizer(text)["input_ids"]))
-
-    def batch_hook(self, sentences: Sequence[str], items: list[EncodeItem]) -> BatchHook:
-        cfg = self.config
-        model = self.causal_lm().model
-        auxiliary = {item: self.auxiliary_item(s) for s, item in zip(sentences, items, strict=True)}
-        act_layer = cfg.act_layer if cfg.act_layer is not None else scaled_layer(4, model)
-        if not 0 <= act_layer < num_layers(model):
-            raise BenchError(f"{self.name}: act_layer {act_layer} outside 0..{num_layers(model) - 1}")
-
-        def auxiliary_batch(batch):
-            return self.engine.make_batch([auxiliary[item] for item in batch.items])
-
-        return contrastive_prompting(auxiliary_batch, act_layer, cfg.coefficient)
-
-
-def checked_decoder(causal_lm):
+def checked_decoder(causal_lm: Any) -> Any:
     """The decoder (checked to be a supported layout)."""
     decoder = decoder_of(causal_lm)
     decoder_layers(decoder)

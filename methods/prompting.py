@@ -1,8 +1,10 @@
-"""Training-free LLM embeddings read from a prompt: mean pooling, PromptEOL, PretCoT, KE, echo.
+"""Training-free LLM embeddings read from a prompt: mean pooling, PromptEOL, PretCoT, KE, echo, MetaEOL.
 
-One class does all of them: a template with a ``{sentence}`` slot, optional PromptEOL preprocessing,
-a readout layer and a pooling (last token, or mean over all tokens or over the sentence's last copy).
-Another template, layer or pooling is a config change, not new code.
+One class does all of them: one or more templates with a ``{sentence}`` slot (several: their embeddings
+are averaged), optional PromptEOL preprocessing, a readout layer, a pooling (last token, or mean over all
+tokens or over the sentence's last copy) and an optional forward-pass intervention (Token Prepending or
+Contrastive Prompting, ``methods.patched``). Another template, layer, pooling or intervention is a config
+change, not new code.
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ from methods.configs import (
     EchoConfig,
     KEConfig,
     MeanConfig,
+    MetaEOLConfig,
     PretCoTConfig,
     PromptConfig,
     PromptEOLConfig,
+)
+from methods.patched import (
+    contrastive_prompting_hook,
+    num_layers,
+    placeholder_item,
+    token_prepending_hook,
+    with_placeholder,
 )
 
 
@@ -70,11 +80,18 @@ class PromptMethod(Method[PromptConfigT]):
     @classmethod
     def check_model(cls, config: PromptConfig, shape: ModelShape) -> None:
         check_hidden_state_index(cls.name, "layer", config.layer, shape)
+        if config.intervention == "tp":
+            check_decoder_layer(cls.name, "tp_start_layer", config.tp_start_layer, shape)
+            if config.tp_exit_layer is not None and config.tp_exit_layer >= config.tp_start_layer:
+                check_decoder_layer(cls.name, "tp_exit_layer", config.tp_exit_layer, shape)  # below: off
+        if config.intervention == "cp":
+            check_decoder_layer(cls.name, "cp_layer", config.cp_layer, shape)
 
     def __init__(self, config: PromptConfigT, context: RunContext) -> None:
         super().__init__(config, context)
         self._model: LoadedModel | None = None
         self._engine: EmbeddingEngine | None = None
+        self._placeholder_index: dict[EncodeItem, int] = {}
 
     def causal_lm(self) -> LoadedModel:
         if self._model is None:
@@ -97,18 +114,31 @@ class PromptMethod(Method[PromptConfigT]):
         """The full prompt template (a subclass may build it from several config fields)."""
         return self.config.template
 
-    def render(self, sentence: str) -> tuple[str, tuple[int, int]]:
+    def templates(self) -> list[str]:
+        """The prompt templates whose embeddings are averaged (one for most methods), with ``<PST>``
+        in place when the intervention is Token Prepending."""
+        templates = self.base_templates()
+        return [with_placeholder(t) for t in templates] if self.config.intervention == "tp" else templates
+
+    def base_templates(self) -> list[str]:
+        return [self.template()]
+
+    def render(self, sentence: str, template: str | None = None) -> tuple[str, tuple[int, int]]:
         """The prompt text and the character span of the sentence's last copy in it."""
         cfg = self.config
         sentence = prompteol_preprocess(sentence) if cfg.preprocess else sentence.strip()
-        head, _, tail = self.template().rpartition(SLOT)
+        head, _, tail = (template or self.templates()[0]).rpartition(SLOT)
         prefix = head.replace(SLOT, sentence)
         return prefix + sentence + tail, (len(prefix), len(prefix) + len(sentence))
 
-    def to_item(self, sentence: str) -> EncodeItem:
+    def to_item(self, sentence: str, template: str | None = None) -> EncodeItem:
         cfg = self.config
-        text, (start, end) = self.render(sentence)
+        text, (start, end) = self.render(sentence, template)
         tokenizer = self.causal_lm().tokenizer
+        if cfg.intervention == "tp":
+            item, index = placeholder_item(tokenizer, text)
+            self._placeholder_index[item] = index
+            return item
         if cfg.pooling == "mean" and cfg.pool_over == "sentence":
             enc = tokenizer(text, return_offsets_mapping=True)
             inside = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if a < end and b > start and b > a]
@@ -117,12 +147,25 @@ class PromptMethod(Method[PromptConfigT]):
             return EncodeItem(tuple(enc["input_ids"]), inside[0], inside[-1] + 1)
         return EncodeItem(tuple(tokenizer(text)["input_ids"]))
 
+    def auxiliary_item(self, sentence: str) -> EncodeItem:
+        """Contrastive Prompting's auxiliary prompt for ``sentence``."""
+        cfg = self.config
+        text = cfg.cp_auxiliary.replace(SLOT, prompteol_preprocess(sentence) if cfg.preprocess else sentence)
+        return EncodeItem(tuple(self.causal_lm().tokenizer(text)["input_ids"]))
+
     def readout(self) -> Readout:
         cfg = self.config
-        return Readout(cfg.layer, cfg.pooling)
+        return Readout(cfg.readout_layer(num_layers(self.causal_lm().model)), cfg.pooling)
 
     def batch_hook(self, sentences: Sequence[str], items: list[EncodeItem]) -> BatchHook | None:
-        """A forward-pass intervention for these inputs (None: a plain forward pass)."""
+        """The configured forward-pass intervention for these inputs (None: a plain forward pass)."""
+        cfg = self.config
+        model = self.causal_lm().model
+        if cfg.intervention == "tp":
+            return token_prepending_hook(cfg, model, self._placeholder_index.__getitem__)
+        if cfg.intervention == "cp":
+            auxiliary = {item: self.auxiliary_item(s) for s, item in zip(sentences, items, strict=True)}
+            return contrastive_prompting_hook(cfg, model, auxiliary, self.engine.make_batch)
         return None
 
     def context_length(self) -> int | None:
@@ -131,13 +174,13 @@ class PromptMethod(Method[PromptConfigT]):
         text = config.get_text_config() if hasattr(config, "get_text_config") else config
         return getattr(text, "max_position_embeddings", None)
 
-    def fit_to_context(self, sentence: str, limit: int) -> str:
+    def fit_to_context(self, sentence: str, limit: int, template: str | None = None) -> str:
         """The sentence cut at a token boundary so that its input (prompt included) fits ``limit`` tokens."""
         tokenizer = self.causal_lm().tokenizer
         ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
         keep = len(ids)
         while keep > 1:
-            overflow = len(self.to_item(sentence).input_ids) - limit
+            overflow = len(self.to_item(sentence, template).input_ids) - limit
             if overflow <= 0:
                 break
             keep = max(1, keep - overflow)
@@ -145,15 +188,22 @@ class PromptMethod(Method[PromptConfigT]):
         return sentence
 
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        per_template = [self.encode_with(template, sentences) for template in self.templates()]
+        if len(per_template) == 1:
+            return per_template[0]
+        return np.mean(np.stack(per_template), axis=0, dtype=np.float64).astype(np.float32)
+
+    def encode_with(self, template: str, sentences: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``sentences`` under one template (too-long inputs truncated to the context)."""
         fitted = list(sentences)
-        items = [self.to_item(s) for s in fitted]
+        items = [self.to_item(s, template) for s in fitted]
         limit = self.context_length()
         too_long = [i for i, item in enumerate(items) if limit is not None and len(item.input_ids) > limit]
         if too_long:
             assert limit is not None
             for i in too_long:
-                fitted[i] = self.fit_to_context(fitted[i], limit)
-                items[i] = self.to_item(fitted[i])
+                fitted[i] = self.fit_to_context(fitted[i], limit, template)
+                items[i] = self.to_item(fitted[i], template)
             warn(
                 f"{self.name}: {len(too_long)} of {len(sentences)} sentences are longer than the model's "
                 f"context ({limit} tokens with the prompt) and were truncated"
@@ -185,3 +235,17 @@ class KE(PromptMethod[KEConfig]):
 class Echo(PromptMethod[EchoConfig]):
     name = "echo"
     Config = EchoConfig
+
+
+class MetaEOL(PromptMethod[MetaEOLConfig]):
+    """MetaEOL: one forward pass per meta-task prompt, last-token states averaged (no normalisation)."""
+
+    name = "metaeol"
+    Config = MetaEOLConfig
+
+    def base_templates(self) -> list[str]:
+        frame = self.config.template
+        return [
+            frame.replace("{description}", description).replace("{lead}", lead).replace("{target}", target)
+            for description, lead, target in self.config.chosen_prompts()
+        ]

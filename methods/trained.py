@@ -83,7 +83,7 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
         data = self.training_data()
         checksums = file_checksums(data.files, self.context.data_dir)
         fingerprint = {"name": base.spec.name, "weights": base.spec.weights_sha256, "rev": base.spec.revision}
-        key = adapter_key(fingerprint, self.name, cfg.to_dict(), checksums, self.context.seed)
+        key = adapter_key(fingerprint, self.name, cfg.identity(), checksums, self.context.seed)
         self.folder = AdapterFolder.for_key(base.spec.slug(), self.name, key)
         self._base = base
         model = None

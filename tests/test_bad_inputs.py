@@ -39,6 +39,7 @@ class Case:
 RUN = ("run", "--model", "{model}", "--data-dir", "{data}", "--out", "{out}")
 MEAN = (*RUN, "--methods", "mean", "--tasks", "STSBenchmark")
 SEMPA = (*RUN, "--methods", "sempa", "--tasks", "STSBenchmark")
+METHOD = (*RUN, "--tasks", "STSBenchmark", "--methods")
 
 
 def _stsb(folder: Path, split: str = "test") -> Path:
@@ -170,20 +171,40 @@ CASES = [
     Case("set-choice-unknown", (*MEAN, "--set", "mean.pooling=max"), "not one of last, mean"),
     Case("set-template-no-slot", (*MEAN, "--set", "mean.template=no slot"), "must contain {sentence}"),
     Case(
-        "set-tp-template-no-placeholder",
-        (*RUN, "--methods", "token-prepending", "--set", "token-prepending.template={sentence}"),
-        "must contain <PST> once",
+        "set-placeholder-without-tp",
+        (*RUN, "--methods", "prompteol", "--set", "prompteol.template=<PST> {sentence}"),
+        "only intervention=tp uses",
+    ),
+    Case(
+        "set-two-placeholders",
+        (*RUN, "--methods", "token-prepending", "--set", "token-prepending.template=<PST> <PST> {sentence}"),
+        "<PST> at most once",
+    ),
+    Case(
+        "set-tp-with-mean-pooling",
+        (*RUN, "--methods", "mean", "--set", "mean.intervention=tp"),
+        "needs pooling=last",
     ),
     Case(
         "set-cp-auxiliary-no-slot",
-        (*RUN, "--methods", "contrastive-prompting", "--set", "contrastive-prompting.auxiliary_template=x"),
-        "auxiliary_template' must contain",
+        (*RUN, "--methods", "contrastive-prompting", "--set", "contrastive-prompting.cp_auxiliary=x"),
+        "cp_auxiliary' must contain",
     ),
     Case(
         "set-negative-start-layer",
-        (*RUN, "--methods", "token-prepending", "--set", "token-prepending.start_layer=-1"),
+        (*RUN, "--methods", "token-prepending", "--set", "token-prepending.tp_start_layer=-1"),
         "must be at least 0",
-    ),  # fmt: skip
+    ),
+    Case("set-unknown-intervention", (*MEAN, "--set", "mean.intervention=xx"), "not one of none, tp, cp"),
+    Case("metaeol-bad-prompts", (*METHOD, "metaeol", "--set", "metaeol.meta_prompts=0,9"), "list of 1-8"),
+    Case("ensemble-unknown-member", (*METHOD, "ck", "--set", "ck.members=pretcot,kee"),
+         "member unknown method 'kee'; did you mean ke"),
+    Case("ensemble-trained-member", (*METHOD, "ensemble", "--set", "ensemble.members=sempa"),
+         "'sempa' is trained"),
+    Case("ensemble-bad-member-setting", (*METHOD, "ensemble", "--set", "ensemble.members=ke[layer]"),
+         "'layer' in 'ke[layer]' is not field=value"),
+    Case("ensemble-member-bad-value", (*METHOD, "ensemble", "--set", "ensemble.members=ke[layer=x]"),
+         "ke: config field 'layer'"),  # fmt: skip
     Case("lora-rank-zero", (*SEMPA, "--set", "sempa.lora_r=0"), "sempa: config field 'lora_r'"),
     Case("beta-negative", (*SEMPA, "--set", "sempa.beta=-1"), "must be greater than 0"),
     Case("learning-rate-nan", (*SEMPA, "--set", "sempa.learning_rate=nan"), "not a finite number"),
@@ -203,13 +224,18 @@ CASES = [
     Case("layer-below-model", (*MEAN, "--set", "mean.layer=-5"), "outside the hidden_states indices"),
     Case(
         "tp-exit-layer-beyond",
-        (*RUN, "--methods", "token-prepending", "--set", "token-prepending.exit_layer=10"),
-        "exit_layer=10 is not a decoder layer",
+        (*RUN, "--methods", "token-prepending", "--set", "token-prepending.tp_exit_layer=10"),
+        "tp_exit_layer=10 is not a decoder layer",
     ),  # fmt: skip
     Case(
-        "cp-act-layer-beyond",
-        (*RUN, "--methods", "contrastive-prompting", "--set", "contrastive-prompting.act_layer=3"),
-        "act_layer=3 is not a decoder layer",
+        "cp-layer-beyond",
+        (*RUN, "--methods", "contrastive-prompting", "--set", "contrastive-prompting.cp_layer=3"),
+        "cp_layer=3 is not a decoder layer",
+    ),  # fmt: skip
+    Case(
+        "ensemble-member-layer-beyond",
+        (*RUN, "--methods", "ensemble", "--set", "ensemble.members=ke[layer=9]"),
+        "ke: layer=9 is outside the hidden_states indices",
     ),  # fmt: skip
     # --- models
     Case("model-dir-missing", (*MEAN[:2], "./no/such/dir", *MEAN[3:]), "not found"),

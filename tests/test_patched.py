@@ -41,7 +41,7 @@ def _capture_layer_inputs(decoder):
 
 
 def test_token_prepending_off_is_a_plain_forward_with_the_placeholder_embedding(tiny_loaded):
-    method = _method("token-prepending", tiny_loaded, start_layer=2, exit_layer=1, layer=-1)
+    method = _method("token-prepending", tiny_loaded, tp_start_layer=2, tp_exit_layer=1, layer=-1)
     got = method.encode(SENTENCES[:1])
     item = method.to_item(SENTENCES[0])
     index = method._placeholder_index[item]
@@ -53,13 +53,11 @@ def test_token_prepending_off_is_a_plain_forward_with_the_placeholder_embedding(
     np.testing.assert_allclose(got[0], want, atol=1e-5)
 
 
-def test_token_prepending_on_copies_the_last_token_state_into_the_placeholder(tiny_loaded):
-    method = _method("token-prepending", tiny_loaded, start_layer=1, exit_layer=1, layer=-1)
-    items = [method.to_item(s) for s in SENTENCES[:2]]
-    hook = method.batch_hook(SENTENCES[:2], items)
-    engine = method.engine
-    batch = engine.make_batch(items)
-    decoder = decoder_of(tiny_loaded.model)
+def _layer_inputs_under(method, sentences):
+    items = [method.to_item(s) for s in sentences]
+    hook = method.batch_hook(sentences, items)
+    batch = method.engine.make_batch(items)
+    decoder = decoder_of(method.causal_lm().model)
     with torch.no_grad(), hook(decoder, batch):
         inputs, handles = _capture_layer_inputs(decoder)  # registered after the method's hooks
         try:
@@ -68,61 +66,129 @@ def test_token_prepending_on_copies_the_last_token_state_into_the_placeholder(ti
             for handle in handles:
                 handle.remove()
     width = batch.input_ids.shape[1]
-    for row, item in enumerate(items):
-        column = width - len(item.input_ids) + method._placeholder_index[item]
-        torch.testing.assert_close(inputs[1][row, column], inputs[1][row, -1])  # patched layer
+    columns = [width - len(item.input_ids) + method._placeholder_index[item] for item in items]
+    return inputs, columns
+
+
+@pytest.mark.parametrize("name", ["token-prepending", "pretcot+tp", "ke+tp", "metaeol+tp"])
+def test_token_prepending_copies_the_last_token_state_into_the_placeholder_up_to_the_exit(tiny_loaded, name):
+    method = _method(name, tiny_loaded, tp_start_layer=1, tp_exit_layer=1, layer=-1)
+    inputs, columns = _layer_inputs_under(method, SENTENCES[:2])
+    for row, column in enumerate(columns):
+        torch.testing.assert_close(inputs[1][row, column], inputs[1][row, -1])  # the patched layer
         assert not torch.allclose(inputs[2][row, column], inputs[2][row, -1])  # beyond the exit layer
-    off = _method("token-prepending", tiny_loaded, start_layer=1, exit_layer=0, layer=-1).encode(SENTENCES)
+    off = _method(name, tiny_loaded, tp_start_layer=1, tp_exit_layer=0, layer=-1).encode(SENTENCES)
     assert not np.allclose(method.encode(SENTENCES), off, atol=1e-4)
 
 
-def test_contrastive_prompting_with_zero_coefficient_is_prompteol(tiny_loaded):
-    plain = _method("prompteol", tiny_loaded).encode(SENTENCES)
-    off = _method("contrastive-prompting", tiny_loaded, coefficient=0.0, layer=-1, act_layer=1).encode(
-        SENTENCES
-    )
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("prompteol", 'This sentence : <PST> "A man sings." means in one word:"'),
+        ("pretcot", 'After thinking step by step , this sentence : <PST> "A man sings." means in one word:"'),
+        ("ke", "The essence of a sentence is often captured by its main subjects and actions, while "
+               "descriptive terms provide additional but less central details. With this in mind , this "
+               'sentence : <PST> "A man sings." means in one word:"'),
+        ("prompteol-icl", 'This sentence : "A jockey." means in one word:"Horse".'
+                          'This sentence : <PST> "A man sings." means in one word:"'),
+    ],
+)  # fmt: skip
+def test_the_placeholder_goes_after_this_sentence_colon_before_the_quote(tiny_loaded, name, text):
+    settings = {"demo_sentence": "A jockey.", "demo_word": "Horse"} if name == "prompteol-icl" else {}
+    method = _method(name, tiny_loaded, intervention="tp", **settings)
+    assert method.render("A man sings", method.templates()[0])[0] == text
+    plain = _method(name, tiny_loaded, **settings)
+    assert plain.render("A man sings")[0] == text.replace("<PST> ", "")
+
+
+def test_intervention_none_is_the_plain_method_and_a_tp_preset_differs(tiny_loaded):
+    plain = _method("pretcot", tiny_loaded).encode(SENTENCES)
+    explicit = _method("pretcot", tiny_loaded, intervention="none").encode(SENTENCES)
+    np.testing.assert_array_equal(plain, explicit)
+    tp = _method("pretcot+tp", tiny_loaded, layer=-2).encode(SENTENCES)
+    assert not np.allclose(plain, tp, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["contrastive-prompting", "pretcot+cp", "ke+cp"])
+def test_contrastive_prompting_subtract_plan_with_zero_alpha_is_the_plain_prompt(tiny_loaded, name):
+    base = {"contrastive-prompting": "prompteol", "pretcot+cp": "pretcot", "ke+cp": "ke"}[name]
+    plain = _method(base, tiny_loaded, layer=-1).encode(SENTENCES)
+    off = _method(name, tiny_loaded, cp_plan="subtract", cp_alpha=0.0, layer=-1, cp_layer=1).encode(SENTENCES)
     np.testing.assert_allclose(off, plain, atol=1e-5)
 
 
-def _o_proj_input(decoder, layer, batch, hook=None):
-    captured = []
-    o_proj = decoder.layers[layer].self_attn.o_proj
+def _o_proj_inputs(decoder, batch, hook=None):
+    """The input of every layer's o_proj (all positions) in one forward pass."""
+    captured, handles = {}, []
     context = hook(decoder, batch) if hook else torch.no_grad()
     with torch.no_grad(), context:
-        handle = o_proj.register_forward_pre_hook(lambda m, args: captured.append(args[0][:, -1].clone()))
+        for index, layer in enumerate(decoder.layers):
+
+            def grab(module, args, index=index):
+                captured[index] = args[0].clone()
+
+            handles.append(layer.self_attn.o_proj.register_forward_pre_hook(grab))
         try:
             _forward(decoder, batch)
         finally:
-            handle.remove()
-    return captured[0]
+            for handle in handles:
+                handle.remove()
+    return captured
 
 
-def test_contrastive_prompting_subtracts_the_scaled_auxiliary_attention(tiny_loaded):
-    method = _method("contrastive-prompting", tiny_loaded, coefficient=0.7, act_layer=1, layer=-1)
+@pytest.mark.parametrize(
+    ("name", "plan", "alpha"),
+    [("contrastive-prompting", "scaled", 0.7), ("pretcot+cp", "scaled", 3.0), ("ke+cp", "norm", 1.0),
+     ("contrastive-prompting", "subtract", 0.5)],
+)  # fmt: skip
+def test_contrastive_prompting_replaces_only_the_last_token_at_its_layer(tiny_loaded, name, plan, alpha):
+    layer = 1
+    method = _method(name, tiny_loaded, cp_plan=plan, cp_alpha=alpha, cp_layer=layer, layer=-1)
     sentences = SENTENCES[:3]
     items = [method.to_item(s) for s in sentences]
     decoder = decoder_of(tiny_loaded.model)
     main = method.engine.make_batch(items)
     aux = method.engine.make_batch([method.auxiliary_item(s) for s in sentences])
-    plain = _o_proj_input(decoder, 1, main)
-    auxiliary = _o_proj_input(decoder, 1, aux)
-    patched = _o_proj_input(decoder, 1, main, method.batch_hook(sentences, items))
-    torch.testing.assert_close(patched, plain - 0.7 * auxiliary)
+    plain = _o_proj_inputs(decoder, main)
+    v_aux = _o_proj_inputs(decoder, aux)[layer][:, -1]
+    patched = _o_proj_inputs(decoder, main, method.batch_hook(sentences, items))
+    v = plain[layer][:, -1]
+    want = {
+        "scaled": alpha * (v - v_aux),
+        "norm": (v - v_aux) * v.norm(dim=-1, keepdim=True) / (v - v_aux).norm(dim=-1, keepdim=True),
+        "subtract": v - alpha * v_aux,
+    }[plan]
+    torch.testing.assert_close(patched[layer][:, -1], want)
+    torch.testing.assert_close(patched[layer][:, :-1], plain[layer][:, :-1])  # other positions untouched
+    torch.testing.assert_close(patched[0], plain[0])  # earlier layers untouched
+    assert not torch.allclose(patched[layer + 1], plain[layer + 1])  # and the change flows on
 
 
-@pytest.mark.parametrize("name", ["token-prepending", "contrastive-prompting"])
+@pytest.mark.parametrize("name", ["token-prepending", "contrastive-prompting", "metaeol+tp", "ck+cp"])
 def test_batch_size_does_not_change_embeddings(tiny_loaded, name):
-    one = _method(name, tiny_loaded, batch_size=1, layer=-1).encode(SENTENCES)
-    four = _method(name, tiny_loaded, batch_size=4, layer=-1).encode(SENTENCES)
+    one = _method(name, tiny_loaded, batch_size=1).encode(SENTENCES)
+    four = _method(name, tiny_loaded, batch_size=4).encode(SENTENCES)
     cosine = (one * four).sum(1) / np.linalg.norm(one, axis=1) / np.linalg.norm(four, axis=1)
     assert cosine.min() > 0.99999
 
 
-def test_layer_defaults_scale_llama2_settings(tiny_loaded):
-    from methods.patched import scaled_layer
+@pytest.mark.parametrize(
+    ("name", "layer"),
+    [("prompteol", -1), ("pretcot", -2), ("ke", -2), ("metaeol", -1), ("token-prepending", 3),
+     ("contrastive-prompting", 3), ("pretcot+tp", 3), ("pretcot+cp", 3), ("ke+tp", -2), ("ke+cp", -2),
+     ("metaeol+tp", 3)],
+)  # fmt: skip
+def test_readouts_follow_the_papers_scaled_to_depth(tiny_loaded, name, layer):
+    assert _method(name, tiny_loaded).readout().layer == layer
 
-    assert scaled_layer(27, tiny_loaded.model) == round(27 * 3 / 32)
-    assert _method("token-prepending", tiny_loaded).readout().layer == 3
+
+def test_cp_defaults_are_each_prompts_paper_settings():
+    from methods.configs import KEConfig, PretCoTConfig, PromptEOLConfig, scaled
+
+    assert (PromptEOLConfig.paper.cp_layer, PromptEOLConfig.paper.cp_alpha) == (4, 2.0)  # the paper's layer 5
+    assert (PretCoTConfig.paper.cp_layer, PretCoTConfig.paper.cp_alpha) == (6, 3.0)
+    assert (KEConfig.paper.cp_layer, KEConfig.paper.cp_alpha) == (6, 3.0)
+    assert [scaled(4, 30), scaled(27, 30), scaled(-2, 30)] == [4, 25, -2]
 
 
 def test_unsupported_architecture_is_a_clear_error():

@@ -23,9 +23,14 @@ BOUNDS: dict[str, tuple[Any, str, str]] = {
 }
 
 
-def option(default: Any, help: str, **metadata: Any) -> Any:  # noqa: A002 - mirrors argparse
+def option(default: Any, help: str, *, keyed_only_if_changed: bool = False, **metadata: Any) -> Any:  # noqa: A002
     """A config field with a default and a help text (shown by ``bench ls``); numeric fields may carry
-    bounds (``at_least=1``, ``greater_than=0``, ``at_most=1``, ``less_than=1``), checked on creation."""
+    bounds (``at_least=1``, ``greater_than=0``, ``at_most=1``, ``less_than=1``), checked on creation.
+
+    ``keyed_only_if_changed=True`` leaves the field out of the config's identity (result and adapter keys)
+    while it holds this default: a field added to a config after results exist does not orphan them."""
+    if keyed_only_if_changed:
+        metadata["unkeyed_value"] = default
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
@@ -51,6 +56,15 @@ class MethodConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that make a result's identity: all of them, except fields declared
+        ``keyed_only_if_changed`` while they hold the value they were declared with."""
+        values = self.to_dict()
+        for f in dataclasses.fields(self):
+            if "unkeyed_value" in f.metadata and values[f.name] == f.metadata["unkeyed_value"]:
+                del values[f.name]
+        return values
 
     def non_defaults(self) -> dict[str, Any]:
         """Fields that differ from the class defaults (used to label table rows)."""
@@ -82,7 +96,7 @@ def _type_name(tp: Any) -> str:
 
 def config_hash(method: str, config: MethodConfig) -> str:
     """A stable short hash of (method name, config), used in result and cache paths."""
-    return json_digest({"method": method, "config": config.to_dict()}, length=10)
+    return json_digest({"method": method, "config": config.identity()}, length=10)
 
 
 def coerce(value: Any, tp: Any, field: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -95,19 +95,37 @@ class _Captured(Exception):
     """Stops the auxiliary forward once the activation is captured (later layers are not needed)."""
 
 
+ContrastPlan = Literal["scaled", "norm", "subtract"]
+
+
+def contrasted(v: torch.Tensor, v_aux: torch.Tensor, alpha: float, plan: ContrastPlan) -> torch.Tensor:
+    """The last-token input of ``o_proj`` after Contrastive Prompting (Cheng et al. 2025, Sec. 4.3):
+
+    - ``scaled`` (the paper's NS):  v' = alpha * (v - v_aux)
+    - ``norm`` (the paper's NR):    v' = (v - v_aux) * ||v|| / ||v - v_aux||
+    - ``subtract`` (not in the paper; this suite's first reading of it):  v' = v - alpha * v_aux
+    """
+    if plan == "scaled":
+        return alpha * (v - v_aux)
+    if plan == "norm":
+        difference = v - v_aux
+        scale = v.norm(dim=-1, keepdim=True) / difference.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return difference * scale
+    return v - alpha * v_aux
+
+
 def contrastive_prompting(
-    auxiliary_batch: Callable[[Batch], Batch], layer: int, coefficient: float
+    auxiliary_batch: Callable[[Batch], Batch], layer: int, alpha: float, plan: ContrastPlan = "scaled"
 ) -> Callable[[Any, Batch], contextlib.AbstractContextManager]:
     """Contrastive Prompting (Cheng et al. 2025) as a batch hook.
 
-    For each row, the auxiliary prompt's attention output at ``layer`` (all heads, the input of
-    ``o_proj``) at the last position, times ``coefficient``, is subtracted from the main prompt's there.
+    The auxiliary prompt runs up to decoder layer ``layer``; the input of that layer's ``o_proj`` (all
+    heads, before W_O) at its last position is ``v_aux``. In the main prompt's forward the same input at
+    the last position, ``v``, is replaced by :func:`contrasted` (``v``, ``v_aux``).
     """
 
     def hook(decoder: Any, batch: Batch) -> contextlib.AbstractContextManager:
         o_proj = decoder_layers(decoder)[layer].self_attn.o_proj
-        if coefficient == 0:
-            return contextlib.nullcontext()
         aux = auxiliary_batch(batch)
         captured: list[torch.Tensor] = []
 
@@ -125,11 +143,11 @@ def contrastive_prompting(
             handle.remove()
         auxiliary = captured[0]
 
-        def subtract(module, args):
+        def replace(module, args):
             heads = args[0].clone()
-            heads[:, -1] = heads[:, -1] - coefficient * auxiliary
+            heads[:, -1] = contrasted(heads[:, -1], auxiliary.to(heads.dtype), alpha, plan)
             return (heads, *args[1:])
 
-        return registered([o_proj.register_forward_pre_hook(subtract)])
+        return registered([o_proj.register_forward_pre_hook(replace)])
 
     return hook

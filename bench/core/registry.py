@@ -1,15 +1,16 @@
 """A typed, lazy name -> object registry with "did you mean" errors and entry-point plug-ins.
 
-Entries are either objects or ``"module:attr"`` strings resolved (and type-checked) on first use, so
-listing what exists imports no model code. An entry may carry light attributes, also ``"module:attr"``
-strings (e.g. a method's config class), that resolve without resolving the entry itself.
+Entries are either objects, ``"module:attr"`` strings or :class:`Lazy` factories, resolved (and
+type-checked) on first use, so listing what exists imports no model code. An entry may carry light
+attributes, also strings or factories (e.g. a method's config class), that resolve without resolving the
+entry itself.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
@@ -27,10 +28,25 @@ def resolve_target(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+@dataclass(frozen=True)
+class Lazy:
+    """An entry (or attribute) made by calling ``factory`` when first asked for (e.g. a preset's class)."""
+
+    factory: Callable[[], Any]
+
+
+def _is_pending(value: Any) -> bool:
+    return isinstance(value, (str, Lazy))
+
+
+def _resolve(value: Any) -> Any:
+    return value.factory() if isinstance(value, Lazy) else resolve_target(value)
+
+
 @dataclass
 class _Entry:
-    target: Any  # the object, or a "module:attr" string not yet resolved
-    attributes: dict[str, Any] = field(default_factory=dict)  # name -> object or "module:attr"
+    target: Any  # the object, or a "module:attr" string / Lazy factory not yet resolved
+    attributes: dict[str, Any] = field(default_factory=dict)  # name -> object, "module:attr" or Lazy
 
 
 class Registry(Generic[T]):
@@ -62,15 +78,16 @@ class Registry(Generic[T]):
         self._add(name, _Entry(self._checked(name, obj)))
         return obj
 
-    def register_lazy(self, name: str, target: str, **attributes: str) -> None:
-        """Register ``"module:attr"`` under ``name``; it is imported when first asked for."""
+    def register_lazy(self, name: str, target: str | Lazy, **attributes: str | Lazy) -> None:
+        """Register ``"module:attr"`` (or a :class:`Lazy` factory) under ``name``; it is imported (or
+        made) when first asked for."""
         self._add(name, _Entry(target, dict(attributes)))
 
     def _add(self, name: str, entry: _Entry) -> None:
         existing = self._entries.get(name)
         if existing is not None and not self._same(existing, entry):
             raise ValueError(f"{self.kind} {name!r} is already registered")
-        if existing is not None and not isinstance(existing.target, str):
+        if existing is not None and not _is_pending(existing.target):
             return  # already resolved to this very object
         self._entries[name] = entry
 
@@ -113,16 +130,16 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         """The entry for ``name`` (imported on first use), or a one-line error with close matches."""
         entry = self._entry(name)
-        if isinstance(entry.target, str):
-            entry.target = self._checked(name, resolve_target(entry.target))
+        if _is_pending(entry.target):
+            entry.target = self._checked(name, _resolve(entry.target))
         return entry.target
 
     def attribute(self, name: str, attribute: str, default: Any = None) -> Any:
         """A light attribute of an entry (resolved on its own), else the resolved entry's attribute."""
         entry = self._entry(name)
         value = entry.attributes.get(attribute)
-        if isinstance(value, str):
-            value = entry.attributes[attribute] = resolve_target(value)
+        if _is_pending(value):
+            value = entry.attributes[attribute] = _resolve(value)
         if value is not None:
             return value
         return getattr(self.get(name), attribute, default)
