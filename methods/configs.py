@@ -7,6 +7,7 @@ one-line description.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -133,6 +134,10 @@ class PromptConfig(MethodConfig):
     cp_auxiliary: str = option(
         CP_AUXILIARY, "cp: auxiliary prompt with a {sentence} slot", keyed_only_if_changed=True
     )
+    chat_readout: bool = option(
+        False, "embed inside the model's chat template: the prompt as the user turn (SemPA's system turn), "
+        "read at the end of the assistant header", keyed_only_if_changed=True,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -326,7 +331,35 @@ class TrainedConfig(PromptConfig):
     eval_every: int = option(
         78, "score STS-B dev every N steps and keep the best adapter (paper: 78)", at_least=1
     )
+    eval_every_samples: int | None = option(
+        None, "score STS-B dev each time N more training samples are seen (None, or eval_every changed: "
+        "every eval_every steps)", at_least=1, keyed_only_if_changed=True,
+    )  # fmt: skip
     dev_pairs: int | None = option(None, "STS-B dev pairs used for selection (None: all 1,500)", at_least=3)
+    weight_decay: float = option(0.0, "AdamW weight decay", at_least=0, keyed_only_if_changed=True)
+    adam_beta2: float = option(
+        0.999, "AdamW beta2", greater_than=0, less_than=1, keyed_only_if_changed=True
+    )
+    disable_dropout: bool = option(
+        False, "switch every dropout (LoRA's too) off while training", keyed_only_if_changed=True
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        samples_set = self.eval_every_samples not in (None, _default(self, "eval_every_samples"))
+        if samples_set and self.eval_every != _default(self, "eval_every"):
+            raise BenchError("set eval_every (steps) or eval_every_samples, not both")
+
+    def dev_interval_samples(self) -> int | None:
+        """Samples between dev evaluations, or None to count ``eval_every`` steps: a changed
+        ``eval_every`` wins over the default ``eval_every_samples``."""
+        if self.eval_every != _default(self, "eval_every"):
+            return None
+        return self.eval_every_samples
+
+
+def _default(config: MethodConfig, name: str):
+    return next(f.default for f in dataclasses.fields(config) if f.name == name)
 
 
 @dataclass(frozen=True)
@@ -337,6 +370,27 @@ class SempaConfig(TrainedConfig):
     system_prompt: str = option("You are a helpful assistant", "system turn of the chat template")
     chat_template: bool = option(True, "wrap the prompt in the model's chat template when it has one")
     beta: float = option(0.1, "DPO inverse temperature", greater_than=0)
+    # The authors' recipe (ms-swift DPO defaults; sempa-spec): no dropout, AdamW wd 0.1 and beta2 0.95, dev
+    # every ~1,000 samples. `unkeyed_value` is the earlier default, so setting it finds earlier results.
+    eval_every_samples: int | None = option(
+        1000, "score STS-B dev each time N more training samples are seen (None, or eval_every changed: "
+        "every eval_every steps)", at_least=1, unkeyed_value=None,
+    )  # fmt: skip
+    weight_decay: float = option(0.1, "AdamW weight decay (ms-swift: 0.1)", at_least=0, unkeyed_value=0.0)
+    adam_beta2: float = option(
+        0.95, "AdamW beta2 (ms-swift: 0.95)", greater_than=0, less_than=1, unkeyed_value=0.999
+    )
+    disable_dropout: bool = option(
+        True, "switch every dropout (LoRA's too) off while training (trl / ms-swift DPO)", unkeyed_value=False
+    )
+    preference: Literal["nli", "reversed", "shuffled"] = option(
+        "nli", "control: nli labels, chosen and rejected swapped, or each example's order shuffled (seeded)",
+        keyed_only_if_changed=True,
+    )  # fmt: skip
+    loss: Literal["dpo", "sft"] = option(
+        "dpo", "control: the preference loss, or plain NLL of the chosen response (SFT)",
+        keyed_only_if_changed=True,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -356,3 +410,8 @@ class ContrastiveConfig(TrainedConfig):
     learning_rate: float = option(5e-4, "AdamW peak learning rate (PromptEOL-CL: 5e-4)", greater_than=0)
     temperature: float = option(0.05, "InfoNCE temperature tau (cosine / tau)", greater_than=0)
     hard_negatives: bool = option(True, "add each premise's contradiction as a hard negative")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.intervention != "none":
+            raise BenchError("contrastive trains on plain prompt embeddings: intervention must be none")

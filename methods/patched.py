@@ -28,11 +28,11 @@ def with_placeholder(template: str) -> str:
     return f"{template[:at]}{PLACEHOLDER} {template[at:]}"
 
 
-def placeholder_item(tokenizer: Any, text: str) -> tuple[EncodeItem, int]:
+def placeholder_item(tokenizer: Any, text: str, add_special_tokens: bool = True) -> tuple[EncodeItem, int]:
     """Token ids of ``text`` with a stand-in id at ``<PST>`` (the hook replaces its embedding), and the
     stand-in's position."""
     head, _, tail = text.partition(PLACEHOLDER)
-    head_ids = tokenizer(head)["input_ids"]
+    head_ids = tokenizer(head, add_special_tokens=add_special_tokens)["input_ids"]
     stand_in = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id
     ids = (*head_ids, stand_in, *tokenizer(tail, add_special_tokens=False)["input_ids"])
     return EncodeItem(tuple(ids)), len(head_ids)

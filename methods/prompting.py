@@ -19,6 +19,7 @@ from bench.core.errors import BenchError
 from bench.core.method import Method, RunContext
 from bench.core.models import LoadedModel, ModelShape
 from bench.core.progress import warn
+from bench.core.sequences import ChatFormatter
 from methods.configs import (
     SLOT,
     EchoConfig,
@@ -50,6 +51,8 @@ def prompteol_preprocess(sentence: str) -> str:
 
 
 PromptConfigT = TypeVar("PromptConfigT", bound=PromptConfig)
+
+READOUT_SYSTEM_PROMPT = "You are a helpful assistant"  # SemPA's training system turn (chat_readout)
 
 
 def check_hidden_state_index(method: str, field: str, value: int | None, shape: ModelShape) -> None:
@@ -124,34 +127,53 @@ class PromptMethod(Method[PromptConfigT]):
         return [self.template()]
 
     def render(self, sentence: str, template: str | None = None) -> tuple[str, tuple[int, int]]:
-        """The prompt text and the character span of the sentence's last copy in it."""
+        """The prompt text and the character span of the sentence's last copy in it (inside the chat
+        template's user turn with ``chat_readout``)."""
         cfg = self.config
         sentence = prompteol_preprocess(sentence) if cfg.preprocess else sentence.strip()
         head, _, tail = (template or self.templates()[0]).rpartition(SLOT)
         prefix = head.replace(SLOT, sentence)
-        return prefix + sentence + tail, (len(prefix), len(prefix) + len(sentence))
+        text, span = prefix + sentence + tail, (len(prefix), len(prefix) + len(sentence))
+        if not cfg.chat_readout:
+            return text, span
+        wrapped = self.chat_formatter().prompt_text(text)
+        shift = wrapped.rfind(text)
+        return wrapped, (span[0] + shift, span[1] + shift)
+
+    def chat_formatter(self) -> ChatFormatter:
+        """The model's chat template with SemPA's system turn (``chat_readout``)."""
+        tokenizer = self.causal_lm().tokenizer
+        if not getattr(tokenizer, "chat_template", None):
+            raise BenchError(f"{self.name}: chat_readout=true, the tokenizer has no chat template")
+        return ChatFormatter(tokenizer, READOUT_SYSTEM_PROMPT)
+
+    def token_ids(self, text: str) -> list[int]:
+        """Token ids of a rendered prompt (a chat template writes its own special tokens)."""
+        return self.causal_lm().tokenizer(text, add_special_tokens=not self.config.chat_readout)["input_ids"]
 
     def to_item(self, sentence: str, template: str | None = None) -> EncodeItem:
         cfg = self.config
         text, (start, end) = self.render(sentence, template)
         tokenizer = self.causal_lm().tokenizer
         if cfg.intervention == "tp":
-            item, index = placeholder_item(tokenizer, text)
+            item, index = placeholder_item(tokenizer, text, add_special_tokens=not cfg.chat_readout)
             self._placeholder_index[item] = index
             return item
         if cfg.pooling == "mean" and cfg.pool_over == "sentence":
-            enc = tokenizer(text, return_offsets_mapping=True)
+            enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=not cfg.chat_readout)
             inside = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if a < end and b > start and b > a]
             if not inside:
                 raise BenchError(f"{self.name}: the sentence has no tokens in {text!r}")
             return EncodeItem(tuple(enc["input_ids"]), inside[0], inside[-1] + 1)
-        return EncodeItem(tuple(tokenizer(text)["input_ids"]))
+        return EncodeItem(tuple(self.token_ids(text)))
 
     def auxiliary_item(self, sentence: str) -> EncodeItem:
         """Contrastive Prompting's auxiliary prompt for ``sentence``."""
         cfg = self.config
         text = cfg.cp_auxiliary.replace(SLOT, prompteol_preprocess(sentence) if cfg.preprocess else sentence)
-        return EncodeItem(tuple(self.causal_lm().tokenizer(text)["input_ids"]))
+        if cfg.chat_readout:
+            text = self.chat_formatter().prompt_text(text)
+        return EncodeItem(tuple(self.token_ids(text)))
 
     def readout(self) -> Readout:
         cfg = self.config

@@ -21,12 +21,13 @@ from bench.core.progress import console, warn
 from bench.core.provenance import file_checksums
 from bench.core.sequences import ChatFormatter
 from bench.training.adapters import AdapterFolder, adapter_key
-from bench.training.nli import NLIData, load_nli
+from bench.training.nli import NLIData, load_nli, with_preference
 from bench.training.objectives import (
     ContrastiveObjective,
     ListLoss,
     Objective,
     PreferenceObjective,
+    SFTObjective,
     pairwise_dpo,
     plackett_luce,
 )
@@ -38,6 +39,7 @@ from methods.configs import (
     SempaPLConfig,
     TrainedConfig,
 )
+from methods.patched import num_layers
 from methods.prompting import PromptMethod
 
 TrainedConfigT = TypeVar("TrainedConfigT", bound=TrainedConfig)
@@ -129,6 +131,10 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
             grad_accum=cfg.grad_accum,
             max_grad_norm=cfg.max_grad_norm,
             eval_every=cfg.eval_every,
+            eval_every_samples=cfg.dev_interval_samples(),
+            weight_decay=cfg.weight_decay,
+            adam_beta2=cfg.adam_beta2,
+            disable_dropout=cfg.disable_dropout,
             seed=self.context.seed,
         )
         staging = self.folder.start()
@@ -200,10 +206,18 @@ class _SempaBase(TrainedMethod[SempaConfigT]):
     def in_batch_negatives(self) -> bool:
         return False
 
+    def training_data(self) -> NLIData:
+        """The NLI examples, with the preference control applied to the training part only (held-out
+        accuracy is always measured against the real labels)."""
+        data = super().training_data()
+        data.train = with_preference(data.train, self.config.preference, self.context.seed)
+        return data
+
     def build_objective(self, loaded: LoadedModel) -> Objective:
         cfg = self.config
         formatter = ChatFormatter(loaded.tokenizer, cfg.system_prompt or None, cfg.chat_template)
-        return PreferenceObjective(
+        objective = SFTObjective if cfg.loss == "sft" else PreferenceObjective
+        return objective(
             formatter, PARAPHRASE_PROMPTS[cfg.paraphrase_prompt], cfg.beta, self.list_loss(),
             loaded.tokenizer.pad_token_id, in_batch_negatives=self.in_batch_negatives(),
         )  # fmt: skip
@@ -241,7 +255,8 @@ class Contrastive(TrainedMethod[ContrastiveConfig]):
 
     def build_objective(self, loaded: LoadedModel) -> Objective:
         cfg = self.config
+        readout = Readout(cfg.readout_layer(num_layers(loaded.model)), cfg.pooling)
         return ContrastiveObjective(
-            self.to_item, Readout(cfg.layer, cfg.pooling), loaded.tokenizer.pad_token_id,
+            self.to_item, readout, loaded.tokenizer.pad_token_id,
             cfg.temperature, cfg.hard_negatives,
         )  # fmt: skip

@@ -204,7 +204,7 @@ def test_interrupted_training_leaves_no_finished_adapter(
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bench.training.trainer.Trainer._evaluate_now", lambda self, step, total: interrupt())
+    monkeypatch.setattr("bench.training.trainer.Trainer._evaluate_now", lambda self, *args: interrupt())
     with pytest.raises(KeyboardInterrupt):
         method.prepare()
     assert not method.folder.is_complete()

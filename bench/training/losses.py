@@ -36,6 +36,11 @@ def plackett_luce_loss(
     return -terms[:, :stages].sum(-1)
 
 
+def sft_loss(logprobs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Supervised fine-tuning on the chosen response: ``-(1/|y|) log pi(y|x)``, the token-mean NLL."""
+    return -logprobs / lengths.clamp_min(1)
+
+
 def info_nce_loss(
     anchors: torch.Tensor, candidates: torch.Tensor, targets: torch.Tensor, temperature: float
 ) -> torch.Tensor:

@@ -178,3 +178,17 @@ def load_nli(data_dir: Path, kind: str, seed: int, train_samples: int | None, he
     return NLIData(
         train, [t for t in triplets if t.premise in held], files, dropped_empty=dropped, available=available
     )
+
+
+def with_preference(examples: list[Ranked], preference: str, seed: int) -> list[Ranked]:
+    """The training examples under a preference control: ``nli`` (as labelled), ``reversed`` (every list
+    worst first: chosen and rejected swapped) or ``shuffled`` (each list in a random order, seeded: random
+    labels)."""
+    if preference == "nli":
+        return list(examples)
+    if preference == "reversed":
+        return [Ranked(e.premise, tuple(reversed(e.responses))) for e in examples]
+    if preference == "shuffled":
+        rng = random.Random(seed)
+        return [Ranked(e.premise, tuple(rng.sample(e.responses, len(e.responses)))) for e in examples]
+    raise ValueError(f"unknown preference control {preference!r}")

@@ -18,7 +18,13 @@ import torch.nn.functional as F
 from bench.core.engine import EmbeddingEngine, EncodeItem, Readout
 from bench.core.progress import progress_bar
 from bench.core.sequences import ChatFormatter, PromptResponse, response_logprobs
-from bench.training.losses import info_nce_loss, plackett_luce_loss, preference_accuracy, sigmoid_dpo_loss
+from bench.training.losses import (
+    info_nce_loss,
+    plackett_luce_loss,
+    preference_accuracy,
+    sft_loss,
+    sigmoid_dpo_loss,
+)
 from bench.training.nli import Ranked
 
 # A list loss maps scores (batch, K), best first, and optional extra negatives (batch, M) to losses (batch,).
@@ -174,6 +180,16 @@ class PreferenceObjective(Objective):
                 totals["margin"] += (scores[:, 0] - scores[:, 1]).sum().item()
                 totals["logprob_accuracy"] += (policy[:, 0] > policy[:, 1]).sum().item()
         return {name: value / max(len(examples), 1) for name, value in totals.items()}
+
+
+class SFTObjective(PreferenceObjective):
+    """The SFT control: NLL of the best response only (same prompts, data and held-out metrics as DPO)."""
+
+    def step(self, model: Any, batch: Sequence[Ranked]) -> StepOutput:
+        sequences = [self.sequence(e.premise, e.responses[0]) for e in batch]
+        policy = response_logprobs(model, sequences, self.pad_token_id)
+        lengths = torch.tensor([len(s.response) for s in sequences], device=policy.device, dtype=policy.dtype)
+        return StepOutput(sft_loss(policy, lengths), {"nll_per_token": (-policy / lengths).mean().item()})
 
 
 class ContrastiveObjective(Objective):

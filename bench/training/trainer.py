@@ -42,8 +42,12 @@ class TrainSettings:
     micro_batch: int = 8
     grad_accum: int = 32
     max_grad_norm: float = 1.0
-    eval_every: int = 78
+    eval_every: int = 78  # optimizer steps between STS-B dev evaluations
+    eval_every_samples: int | None = None  # instead: training samples between evaluations
     seed: int = 0
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay
+    adam_beta2: float = 0.999
+    disable_dropout: bool = False  # every dropout off while training (trl / ms-swift DPO default)
 
 
 @dataclass
@@ -77,6 +81,14 @@ def attach_lora(causal_lm: Any, lora: LoraSettings, seed: int) -> Any:
         task_type="CAUSAL_LM",
     )
     return get_peft_model(causal_lm, config)
+
+
+def disable_dropout(model: Any) -> int:
+    """Set the rate of every dropout module (LoRA's included) to 0; returns how many there were."""
+    modules = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    for module in modules:
+        module.p = 0.0
+    return len(modules)
 
 
 def save_adapter(model: Any, folder: Path) -> None:
@@ -142,15 +154,20 @@ class Trainer:
         self.objective.setup(self.model, [*train, *heldout], self.show_progress)
         before = self.objective.evaluate(self.model, heldout) if heldout else {}
         steps = self.batches(train)
+        if s.disable_dropout:
+            disable_dropout(self.model)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=0.0)
+        optimizer = torch.optim.AdamW(
+            params, lr=s.learning_rate, weight_decay=s.weight_decay, betas=(0.9, s.adam_beta2)
+        )
         scheduler = get_cosine_schedule_with_warmup(
             optimizer, math.ceil(s.warmup_ratio * len(steps)), len(steps)
         )
         curve: list[dict[str, float]] = []
         best: tuple[float, int] | None = None
-        if self.score_dev is not None:
-            curve.append({"step": 0, "stsb_dev": self.score_dev()})  # the untrained model, for reference
+        if self.score_dev is not None:  # the untrained model, for reference
+            curve.append({"step": 0, "samples": 0, "stsb_dev": self.score_dev()})
+        seen = 0
         log_path = self.out_dir / "training_log.jsonl"
         with (
             open(log_path, "w", encoding="utf-8") as log,
@@ -158,17 +175,19 @@ class Trainer:
         ):
             for number, examples in enumerate(steps, start=1):
                 record = self._step(number, examples, optimizer, scheduler, params)
+                seen_before, seen = seen, seen + len(examples)
+                record["samples"] = seen
                 log.write(json.dumps(record) + "\n")
                 update(loss=record["loss"], accuracy=record.get("accuracy", float("nan")),
                        step_seconds=record["seconds"])  # fmt: skip
-                if self._evaluate_now(number, len(steps)):
+                if self._evaluate_now(number, len(steps), seen_before, seen):
                     if self.score_dev is None:
                         save_adapter(self.model, self.out_dir / ADAPTER_DIR)
                         continue
                     dev = self.score_dev()
-                    curve.append({"step": number, "stsb_dev": dev})
-                    log.write(json.dumps({"step": number, "stsb_dev": dev}) + "\n")
-                    console.print(f"step {number}: STS-B dev Spearman {dev:.2f}")
+                    curve.append({"step": number, "samples": seen, "stsb_dev": dev})
+                    log.write(json.dumps({"step": number, "samples": seen, "stsb_dev": dev}) + "\n")
+                    console.print(f"step {number} ({seen} samples): STS-B dev Spearman {dev:.2f}")
                     if best is None or dev > best[0]:
                         best = (dev, number)
                         save_adapter(self.model, self.out_dir / ADAPTER_DIR)
@@ -192,9 +211,16 @@ class Trainer:
         write_curves(log_path, curve, self.out_dir, summary.best_step)
         return summary
 
-    def _evaluate_now(self, step: int, total: int) -> bool:
+    def _evaluate_now(self, step: int, total: int, seen_before: int, seen: int) -> bool:
+        """At the last step, and every ``eval_every`` steps or each time the samples seen pass a multiple
+        of ``eval_every_samples``."""
+        if step == total:
+            return True
+        per_samples = self.settings.eval_every_samples
+        if per_samples:
+            return seen // per_samples > seen_before // per_samples
         every = self.settings.eval_every
-        return step == total or (every > 0 and step % every == 0)
+        return every > 0 and step % every == 0
 
     def _step(self, number: int, examples: list[Ranked], optimizer, scheduler, params) -> dict[str, Any]:
         start = time.perf_counter()
@@ -234,20 +260,20 @@ def write_curves(
     records = [json.loads(line) for line in log_path.read_text().splitlines()]
     steps = [r for r in records if "loss" in r]
 
-    def plot(
-        points: list[dict], key: str, ylabel: str, title: str, name: str, marker: str, star=None
-    ) -> None:
+    def plot(points: list[dict], x: str, key: str, labels: tuple[str, str, str], name: str, marker: str,
+             star=None) -> None:  # fmt: skip
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot([p["step"] for p in points], [p[key] for p in points], marker=marker)
+        ax.plot([p.get(x, p["step"]) for p in points], [p[key] for p in points], marker=marker)
         for p in points:
             if p["step"] == star:
-                ax.plot([p["step"]], [p[key]], marker="*", markersize=14, color="tab:red")
-        ax.set(xlabel="optimizer step", ylabel=ylabel, title=title)
+                ax.plot([p.get(x, p["step"])], [p[key]], marker="*", markersize=14, color="tab:red")
+        ax.set(xlabel=labels[0], ylabel=labels[1], title=labels[2])
         fig.tight_layout()
         fig.savefig(out_dir / name, dpi=120)
         plt.close(fig)
 
-    plot(steps, "loss", "training loss", "training loss", "loss_curve.png", ".")
+    plot(steps, "step", "loss", ("optimizer step", "training loss", "training loss"), "loss_curve.png", ".")
     if dev_curve:
-        title = "checkpoint selection (step 0: untrained; * selected)"
-        plot(dev_curve, "stsb_dev", "STS-B dev Spearman x100", title, "dev_curve.png", "o", best_step)
+        title = "STS-B dev vs samples seen (0: untrained; * kept)"
+        labels = ("training samples seen", "STS-B dev Spearman x100", title)
+        plot(dev_curve, "samples", "stsb_dev", labels, "dev_curve.png", "o", best_step)
