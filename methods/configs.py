@@ -8,6 +8,7 @@ one-line description.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -113,7 +114,8 @@ class PromptConfig(MethodConfig):
         keyed_only_if_changed=True,
     )  # fmt: skip
     tp_start_layer: int = option(
-        1, "tp: first decoder layer (0-based) whose <PST> input is replaced", at_least=0,
+        1, "tp: first decoder layer (0-based) whose <PST> input is replaced (layer 0 reads the embedding)",
+        at_least=1,
         keyed_only_if_changed=True,
     )  # fmt: skip
     tp_exit_layer: int | None = option(
@@ -148,8 +150,8 @@ class PromptConfig(MethodConfig):
             raise BenchError(f"config field 'template' has {PLACEHOLDER}, which only intervention=tp uses")
         if placeholders > 1:
             raise BenchError(f"config field 'template' must contain {PLACEHOLDER} at most once")
-        if self.intervention == "tp" and self.pooling != "last":
-            raise BenchError("intervention=tp reads the last token: it needs pooling=last")
+        if self.intervention != "none" and self.pooling != "last":
+            raise BenchError(f"intervention={self.intervention} acts on the last token: needs pooling=last")
         if SLOT not in self.cp_auxiliary:
             raise BenchError(f"config field 'cp_auxiliary' must contain {SLOT}")
 
@@ -231,21 +233,26 @@ class MetaEOLConfig(PromptConfig):
     template: str = option(
         METAEOL_FRAME, "frame of the meta-task prompts: {description}, {lead}, {sentence}, {target} slots"
     )
-    meta_prompts: str = option("1,2,3,4,5,6,7,8", "which of the eight meta-task prompts to average")
+    meta_prompts: str = option(
+        "1,2,3,4,5,6,7,8", "which of the eight meta-task prompts to average ('+' also separates: 2+5)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        missing = [slot for slot in ("{description}", "{lead}", "{target}") if slot not in self.template]
+        if missing:
+            raise BenchError(f"config field 'template' (the MetaEOL frame) lacks {', '.join(missing)}")
         self.chosen_prompts()
 
     def chosen_prompts(self) -> list[tuple[str, str, str]]:
         """(description, lead, target) of each chosen meta-task prompt, in the order given."""
         try:
-            numbers = [int(part) for part in self.meta_prompts.split(",")]
+            numbers = [int(part) for part in re.split(r"[,+\s]+", self.meta_prompts.strip())]
         except ValueError:
             numbers = []
         if not numbers or any(not 1 <= n <= len(METAEOL_PROMPTS) for n in numbers):
             raise BenchError(
-                f"config field 'meta_prompts': {self.meta_prompts!r} is not a comma-separated list of 1-8"
+                f"config field 'meta_prompts': {self.meta_prompts!r} is not a list of 1-8 (e.g. 1,2 or 1+2)"
             )
         return [METAEOL_PROMPTS[n - 1] for n in numbers]
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from bench.core.config import MethodConfig
 from bench.core.errors import BenchError
+from bench.core.hashing import json_digest
 from bench.core.method import METHODS, Method, RunContext
 from bench.core.models import LoadedModel, ModelShape
 from methods.configs import EnsembleConfig, parse_members
@@ -61,6 +62,13 @@ class Ensemble(Method[EnsembleConfig]):
     def __init__(self, config: EnsembleConfig, context: RunContext) -> None:
         super().__init__(config, context)
         self.members = [cls(cfg, context) for cls, cfg in member_configs(config, self.name)]
+
+    @property
+    def config_hash(self) -> str:
+        """Keyed by what the members compute (each one's name and config hash), not by how ``members`` is
+        spelled: a member whose defaults change makes a new result."""
+        members = [(member.name, member.config_hash) for member in self.members]
+        return json_digest({"method": self.name, "combine": self.config.combine, "members": members}, 10)
 
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
         vectors = [member.encode(sentences) for member in self.members]

@@ -217,6 +217,7 @@ class PromptMethod(Method[PromptConfigT]):
 
     def encode_with(self, template: str, sentences: Sequence[str]) -> np.ndarray:
         """Embeddings of ``sentences`` under one template (too-long inputs truncated to the context)."""
+        self._placeholder_index = {}  # this call's items only (the TP hook reads it)
         fitted = list(sentences)
         items = [self.to_item(s, template) for s in fitted]
         limit = self.context_length()

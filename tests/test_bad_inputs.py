@@ -191,9 +191,9 @@ CASES = [
         "cp_auxiliary' must contain",
     ),
     Case(
-        "set-negative-start-layer",
-        (*RUN, "--methods", "token-prepending", "--set", "token-prepending.tp_start_layer=-1"),
-        "must be at least 0",
+        "set-start-layer-zero",
+        (*RUN, "--methods", "token-prepending", "--set", "token-prepending.tp_start_layer=0"),
+        "must be at least 1",
     ),
     Case("set-unknown-intervention", (*MEAN, "--set", "mean.intervention=xx"), "not one of none, tp, cp"),
     Case("metaeol-bad-prompts", (*METHOD, "metaeol", "--set", "metaeol.meta_prompts=0,9"), "list of 1-8"),

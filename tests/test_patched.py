@@ -81,6 +81,45 @@ def test_token_prepending_copies_the_last_token_state_into_the_placeholder_up_to
     assert not np.allclose(method.encode(SENTENCES), off, atol=1e-4)
 
 
+def test_token_prepending_leaves_the_tokens_before_the_placeholder_alone(tiny_loaded):
+    template = 'Summarise : "{sentence}" in one word:"'  # a template no paper used
+    on = _method("prompteol", tiny_loaded, template=template, intervention="tp", tp_exit_layer=2, layer=-1)
+    assert on.render("A man sings", on.templates()[0])[0] == 'Summarise : <PST> "A man sings." in one word:"'
+    off = _method("prompteol", tiny_loaded, template=template, intervention="tp", tp_exit_layer=0, layer=-1)
+    patched, columns = _layer_inputs_under(on, SENTENCES[:2])
+    plain, _ = _layer_inputs_under(off, SENTENCES[:2])
+    for row, column in enumerate(columns):
+        for layer in patched:
+            torch.testing.assert_close(patched[layer][row, :column], plain[layer][row, :column])
+        torch.testing.assert_close(patched[0][row, column], plain[0][row, column])  # layer 0: the embedding
+        torch.testing.assert_close(patched[2][row, column], patched[2][row, -1])
+    plain_method = _method("prompteol", tiny_loaded, template=template).encode(SENTENCES)
+    none = _method("prompteol", tiny_loaded, template=template, intervention="none").encode(SENTENCES)
+    np.testing.assert_array_equal(none, plain_method)  # switched off: exactly the plain method
+    assert not np.allclose(on.encode(SENTENCES), none, atol=1e-4)
+
+
+def test_token_prepending_on_llama2_depth_patches_layers_1_to_7():
+    from types import SimpleNamespace
+
+    from bench.core.engine import Batch, EncodeItem
+    from bench.core.interventions import token_prepending
+    from methods.configs import scaled
+    from methods.patched import TP_EXIT_LAYER
+
+    layers = torch.nn.ModuleList(torch.nn.Module() for _ in range(32))
+    for layer in layers:
+        layer.self_attn = SimpleNamespace(o_proj=torch.nn.Identity())
+    decoder = SimpleNamespace(layers=layers, embed_tokens=torch.nn.Embedding(4, 2))
+    item = EncodeItem((1, 2, 3))
+    batch = Batch(torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 3), torch.arange(3)[None], [item])
+    hook = token_prepending(lambda item: 0, torch.zeros(2), 1, scaled(TP_EXIT_LAYER, 32))
+    with hook(decoder, batch):
+        hooked = [i for i, layer in enumerate(layers) if layer._forward_pre_hooks]
+    assert hooked == list(range(1, 8))  # the paper's "no TP after the 8th layer" (1-based 2..8)
+    assert not any(layer._forward_pre_hooks for layer in layers)
+
+
 @pytest.mark.parametrize(
     ("name", "text"),
     [
@@ -161,6 +200,7 @@ def test_contrastive_prompting_replaces_only_the_last_token_at_its_layer(tiny_lo
     torch.testing.assert_close(patched[layer][:, -1], want)
     torch.testing.assert_close(patched[layer][:, :-1], plain[layer][:, :-1])  # other positions untouched
     torch.testing.assert_close(patched[0], plain[0])  # earlier layers untouched
+    torch.testing.assert_close(patched[layer + 1][:, :-1], plain[layer + 1][:, :-1])  # causal: earlier tokens
     assert not torch.allclose(patched[layer + 1], plain[layer + 1])  # and the change flows on
 
 

@@ -14,23 +14,43 @@ from tests.conftest import CORPUS
 
 SENTENCES = CORPUS[:5]
 
-# rivals-spec section 1, copied from the spec's table (not built from the code's constants)
+# rivals-spec section 1: each prompt is `{D} {L}, this sentence : "{s}" {T} in one word:"`, D and T copied
+# from the spec's table, L = "To enhance the performance of this task" for 5-6 and "For this task" otherwise.
+_SPEC_TABLE = [
+    ("In this task, you're presented with a text excerpt. Your task is to categorize the excerpt into a "
+     "broad category such as 'Education', 'Technology', 'Health', 'Business', 'Environment', 'Politics', or "
+     "'Culture'. These categories help in organizing content for better accessibility and targeting.",
+     "should be classified under one general category"),
+    ("In this task, you're given a statement and you need to determine whether it's presenting an "
+     "'Opinion' or a 'Fact'. This distinction is vital for information verification, educational "
+     "purposes, and content analysis.", "discriminates between opinion and fact"),
+    ("In this task, you're given a review from an online platform. Your task is to generate a rating for the "
+     "product based on the review on a scale of 1-5, where 1 means 'extremely negative' and 5 means "
+     "'extremely positive'.", "reflects the sentiment"),
+    ("In this task, you're reading a personal diary entry. Your task is to identify the predominant emotion "
+     "expressed, such as joy, sadness, anger, fear, or love.", "conveys the emotion"),
+    ("In this task, you're presented with two sentences. Your task is to assess whether the sentences convey "
+     "the same meaning. Use 'identical', 'similar', 'different', or 'unrelated' to describe the "
+     "relationship.", "means"),
+    ("In this task, you're given a sentence and a phrase. Your task is to determine if the phrase can be a "
+     "contextual synonym within the given sentence. Options include 'yes', 'no', or 'partially'.", "means"),
+    ("In this task, you're examining a news article. Your task is to extract the most critical fact from the "
+     "article.", "encapsulates the key fact"),
+    ("In this task, you're reviewing a scientific abstract. Your task is to identify the main entities "
+     "(e.g., proteins, diseases) and their relations (e.g., causes, treats).",
+     "highlights the primary entity or relation"),
+]  # fmt: skip
+SPEC_PROMPTS = [
+    f'{d} {"To enhance the performance of this task" if i in (4, 5) else "For this task"}, this sentence : '
+    f'"A man sings." {t} in one word:"'
+    for i, (d, t) in enumerate(_SPEC_TABLE)
+]
 METAEOL_1 = (
     "In this task, you're presented with a text excerpt. Your task is to categorize the excerpt into a broad "
     "category such as 'Education', 'Technology', 'Health', 'Business', 'Environment', 'Politics', or "
     "'Culture'. These categories help in organizing content for better accessibility and targeting. For this "
     'task, this sentence : "A man sings." should be classified under one general category in one word:"'
 )
-METAEOL_5 = (
-    "In this task, you're presented with two sentences. Your task is to assess whether the sentences convey "
-    "the same meaning. Use 'identical', 'similar', 'different', or 'unrelated' to describe the relationship. "
-    'To enhance the performance of this task, this sentence : "A man sings." means in one word:"'
-)
-METAEOL_TARGETS = [
-    "should be classified under one general category", "discriminates between opinion and fact",
-    "reflects the sentiment", "conveys the emotion", "means", "means", "encapsulates the key fact",
-    "highlights the primary entity or relation",
-]  # fmt: skip
 
 
 def _method(name, loaded, **overrides):
@@ -41,15 +61,14 @@ def _method(name, loaded, **overrides):
 def test_metaeol_prompts_render_as_the_spec_lists_them(tiny_loaded):
     method = _method("metaeol", tiny_loaded)
     texts = [method.render("A man sings", template)[0] for template in method.templates()]
-    assert len(texts) == 8
-    assert texts[0] == METAEOL_1 and texts[4] == METAEOL_5
-    for text, target in zip(texts, METAEOL_TARGETS, strict=True):
-        assert text.endswith(f'this sentence : "A man sings." {target} in one word:"')
-    enhance = [i for i, t in enumerate(texts) if ". To enhance the performance of this task, this " in t]
-    assert enhance == [4, 5]
-    assert all(". For this task, this sentence : " in t for i, t in enumerate(texts) if i not in enhance)
+    assert texts == SPEC_PROMPTS
+    assert texts[0] == METAEOL_1  # one written out in full, as a check on the table's assembly
     tp = _method("metaeol+tp", tiny_loaded)
-    assert all('this sentence : <PST> "' in tp.render("x", t)[0] for t in tp.templates())
+    tp_texts = [tp.render("A man sings", t)[0] for t in tp.templates()]
+    assert tp_texts == [t.replace('this sentence : "', 'this sentence : <PST> "') for t in SPEC_PROMPTS]
+    subset = _method("metaeol", tiny_loaded, meta_prompts="7+2")
+    rendered = [subset.render("A man sings", t)[0] for t in subset.templates()]
+    assert rendered == [SPEC_PROMPTS[6], SPEC_PROMPTS[1]]
 
 
 def test_metaeol_is_the_plain_mean_of_its_prompts_last_token_states(tiny_loaded):
@@ -102,6 +121,30 @@ def test_each_ensemble_member_encodes_the_sentences_once(tiny_loaded, monkeypatc
     assert calls == [len(SENTENCES), len(SENTENCES)]
 
 
+def test_ensemble_members_share_one_model_load(tiny_loaded):
+    loads = []
+
+    def load():
+        loads.append(1)
+        return tiny_loaded
+
+    context = RunContext(options=RuntimeOptions(batch_size=4, show_progress=False), load_model=load)
+    method = METHODS.get("ck+cp").from_overrides({}, context)
+    method.encode(SENTENCES[:2])
+    models = {id(member.causal_lm()) for member in method.members}
+    assert len(models) == 1 and method.causal_lm() is tiny_loaded
+
+
+def test_an_ensemble_is_keyed_by_its_members_configs_not_its_spelling(tiny_loaded):
+    def key(**overrides):
+        return _method("ensemble", tiny_loaded, **overrides).config_hash
+
+    assert key(members="pretcot,ke") == key(members="pretcot, ke")
+    assert key(members="pretcot,ke") != key(members="pretcot,ke[layer=-1]")
+    assert key(members="pretcot,ke") != key(members="ke,pretcot[layer=-3]")
+    assert key(members="pretcot,ke") != key(members="pretcot,ke", combine="normalized-mean")
+
+
 def test_presets_are_listed_with_their_own_defaults_and_keys():
     names = METHODS.names()
     for preset in ("pretcot+tp", "ke+tp", "metaeol+tp", "ck", "ck+cp", "token-prepending"):
@@ -125,7 +168,8 @@ def test_new_prompt_fields_enter_the_identity_only_when_changed(field):
     assert field in changed.identity()
     assert config_hash("prompteol", changed) != config_hash("prompteol", config)
     assert set(config.to_dict()) - set(config.identity()) == {
-        "intervention", "tp_start_layer", "tp_exit_layer", "cp_layer", "cp_alpha", "cp_plan", "cp_auxiliary"
+        "intervention", "tp_start_layer", "tp_exit_layer", "cp_layer", "cp_alpha", "cp_plan", "cp_auxiliary",
+        "chat_readout",
     }  # fmt: skip
 
 
