@@ -111,7 +111,7 @@ def build_tables(
         limits = rows["limit"].fillna(0) if not per_task_limits else pd.Series(0, index=rows.index)
         for limit, part in rows.groupby(limits, sort=True):
             table = _suite_table(name, str(suite_name), part, method_order, int(limit) or None)
-            if baseline is not None and predictions is not None:
+            if baseline is not None and predictions is not None and (suite is None or suite.paired):
                 _compare_with_baseline(table, baseline, predictions, n_resamples, seed)
             tables.append(table)
     return tables + combined_tables(tables)
@@ -288,11 +288,12 @@ def _cell(frame: pd.DataFrame | None, row: str, column: str) -> float | None:
 
 
 DELTA = "Δ vs base"
-SUITE_TITLES = {"sts": "STS", "sts-dev": "STS-B dev", "gen": "Generation"}
+SUITE_TITLES = {"sts": "STS", "sts-dev": "STS-B dev", "gen": "Generation", "geometry": "Embedding geometry"}
 SUITE_METRICS = {
     "sts": "Spearman correlation of cosine similarity x 100",
     "sts-dev": "Spearman correlation of cosine similarity x 100",
     "gen": "lm-eval accuracy x 100 (WikiText-2: word perplexity)",
+    "geometry": "alignment, uniformity (Wang & Isola 2020) and anisotropy on STS-B dev, lower is better",
 }
 STS_AVG, GEN_AVG = "STS avg", "Gen avg"
 AVERAGE_COLUMNS = ("Avg", GEN_AVG)

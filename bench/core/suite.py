@@ -67,6 +67,7 @@ class Suite(ABC):
     scores_causal_lm: bool = False  # True: scores the method's causal LM, not its embeddings
     limit_per_task: bool = False  # True: default limits differ by task (shown per column in tables)
     min_examples: int = 1  # fewer examples per task give no meaningful score (checked against --limit)
+    paired: bool = True  # False: no per-item predictions, so tables make no paired comparisons
 
     @abstractmethod
     def task_names(self) -> list[str]:
