@@ -44,6 +44,17 @@ _PRESETS = (
            {"members": "pretcot,ke"}),
     Preset("ck+cp", "ensemble", "CK + Contrastive Prompting: mean of pretcot+cp and ke+cp",
            {"members": "pretcot+cp,ke+cp"}),
+    # controls of the SemPA result (issue: "the controls that explain the result")
+    Preset("sempa-reversed", "sempa", "control: SemPA trained on chosen and rejected swapped",
+           {"preference": "reversed"}),
+    Preset("sempa-shuffled", "sempa", "control: SemPA trained on randomly ordered pairs (random labels)",
+           {"preference": "shuffled"}),
+    Preset("sempa-sft", "sempa", "control: plain NLL of the entailment (SFT) instead of DPO",
+           {"loss": "sft"}),
+    Preset("sempa-chat", "sempa", "SemPA's adapter read inside the chat template (the adapter of sempa)",
+           {"chat_readout": True}),
+    Preset("prompteol-chat", "prompteol", "PromptEOL inside the model's chat template (user turn)",
+           {"chat_readout": True}),
 )  # fmt: skip
 PRESETS = {preset.name: preset for preset in _PRESETS}
 

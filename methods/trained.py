@@ -51,6 +51,8 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
 
     trains: ClassVar[bool] = True
     data_kind: ClassVar[str] = "triplets"
+    # config fields that only change how the trained model is read, so not which adapter is trained
+    readout_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: TrainedConfigT, context: RunContext) -> None:
         super().__init__(config, context)
@@ -85,8 +87,10 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
         data = self.training_data()
         checksums = file_checksums(data.files, self.context.data_dir)
         fingerprint = {"name": base.spec.name, "weights": base.spec.weights_sha256, "rev": base.spec.revision}
-        key = adapter_key(fingerprint, self.name, cfg.identity(), checksums, self.context.seed)
-        self.folder = AdapterFolder.for_key(base.spec.slug(), self.name, key)
+        trained_as = getattr(self, "preset_of", self.name)  # a preset trains the adapter of its base
+        training = {k: v for k, v in cfg.identity().items() if k not in self.readout_fields}
+        key = adapter_key(fingerprint, trained_as, training, checksums, self.context.seed)
+        self.folder = AdapterFolder.for_key(base.spec.slug(), trained_as, key)
         self._base = base
         model = None
         if self.folder.is_complete() and not self.context.retrain:
@@ -198,6 +202,13 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
 
 class _SempaBase(TrainedMethod[SempaConfigT]):
     """Preference training on paraphrase generation; the list loss differs between SemPA and SemPA-PL."""
+
+    # (the older readout fields, template and layer, stay in the key: leaving them out would orphan
+    # adapters trained before)
+    readout_fields = frozenset(
+        {"intervention", "tp_start_layer", "tp_exit_layer", "cp_layer", "cp_alpha", "cp_plan", "cp_auxiliary",
+         "chat_readout"}
+    )  # fmt: skip
 
     @abstractmethod
     def list_loss(self) -> ListLoss:

@@ -173,3 +173,17 @@ def test_chat_readout_embeds_the_prompt_as_the_user_turn(fresh_model):
         fresh_model.tokenizer.chat_template = None
     with pytest.raises(BenchError, match="no chat template"):
         chat.render("A man sings")
+
+
+def test_a_readout_preset_reuses_its_base_adapter_and_a_control_trains_its_own(
+    tiny_model_dir, tiny_nli_data, cache_env
+):
+    sempa = _trained("sempa", tiny_model_dir, tiny_nli_data)
+    sempa.prepare()
+    chat = _trained("sempa-chat", tiny_model_dir, tiny_nli_data)
+    assert chat.config.chat_readout and chat.config_hash != sempa.config_hash  # a different result
+    chat.prepare()
+    assert chat.folder == sempa.folder  # ... from the same adapter
+    shuffled = _trained("sempa-shuffled", tiny_model_dir, tiny_nli_data)
+    shuffled.prepare()
+    assert shuffled.folder != sempa.folder and shuffled.folder.path.name.startswith("sempa-")

@@ -50,5 +50,7 @@ M = TypeVar("M", bound=Method)
 
 def derive_method(base: type[M], preset: str, config: type[MethodConfig]) -> type[M]:
     """A subclass of ``base`` registered as ``preset``, configured by ``config`` (see derive_config)."""
-    namespace = {"name": preset, "Config": config, "__module__": base.__module__}
+    # preset_of: the registered method underneath (e.g. where a trained preset's adapter is cached)
+    namespace = {"name": preset, "Config": config, "__module__": base.__module__,
+                 "preset_of": getattr(base, "preset_of", base.name)}  # fmt: skip
     return type(_class_name(preset, ""), (base,), namespace)
