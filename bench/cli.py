@@ -138,6 +138,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=16, help="encoding batch size (scores do not depend on it)"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines on stderr")
+    parser.add_argument(
+        "--no-cache", action="store_true",
+        help="neither read nor write the persistent embedding cache (see `bench cache`)",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     task_path.add_argument("task", help="a task of the gen suite, e.g. arc_easy (see `bench ls gen`)")
     task_path.add_argument("--data-dir", default=None, help="benchmark data root (default: $BENCH_DATA_DIR)")
+    cache = _subcommand(sub, "cache", "list (or clear) the persistent embedding cache")
+    cache.add_argument("--clear", action="store_true", help="delete every cached vector")
     return parser
 
 
@@ -431,6 +437,7 @@ def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
         dtype=args.dtype,
         batch_size=args.batch_size,
         seed=args.seed,
+        cache_embeddings=not args.no_cache,
     )
 
 
@@ -686,6 +693,36 @@ def cmd_task_path(args: argparse.Namespace) -> None:
     print(gen.task_folder(args.task, data_dir(args.data_dir)))
 
 
+def cmd_cache(args: argparse.Namespace) -> None:
+    """The embedding cache's namespaces (what computed them, how many vectors, size) on stdout."""
+    import json
+
+    from rich.table import Table
+
+    from bench.core.embedding_cache import EmbeddingCache
+    from bench.core.progress import console, data_console
+    from bench.core.settings import embedding_cache_path
+
+    cache = EmbeddingCache(embedding_cache_path())
+    if args.clear:
+        removed = cache.clear()
+        console.print(f"removed {removed} cached vectors from {cache.path}")
+        return
+    table = Table(title=f"embedding cache {cache.path}")
+    for column in ("namespace", "model", "method", "config", "adapter", "dim", "vectors", "MB"):
+        table.add_column(column)
+    total = 0.0
+    for entry in cache.summary():
+        what = json.loads(entry.description)
+        model = (what.get("model") or {}).get("name", "-")
+        cells = (entry.namespace[:12], model, what.get("method"), what.get("config_hash"),
+                 what.get("adapter") or "-", entry.dim, entry.vectors, f"{entry.megabytes:.1f}")  # fmt: skip
+        table.add_row(*map(str, cells))
+        total += entry.megabytes
+    data_console.print(table)
+    console.print(f"{total:.1f} MB in {cache.path}")
+
+
 COMMANDS = {
     "ls": cmd_ls,
     "run": cmd_run,
@@ -696,6 +733,7 @@ COMMANDS = {
     "export": cmd_export,
     "model-path": cmd_model_path,
     "task-path": cmd_task_path,
+    "cache": cmd_cache,
 }
 
 

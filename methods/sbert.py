@@ -65,6 +65,9 @@ class SBERT(Method[SBERTConfig]):
         )
         return np.asarray(vectors, dtype=np.float32)
 
+    def embedding_identity(self) -> dict[str, Any] | None:
+        return {**(super().embedding_identity() or {}), "encoder": self.encoder_info()}
+
     def encoder_info(self) -> dict[str, Any]:
         path = Path(self.path)
         weights = path / "model.safetensors"

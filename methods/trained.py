@@ -192,6 +192,13 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
         keep = ("steps", "examples", "seconds", "best_step", "best_dev", "heldout_before", "heldout_after")
         return {"adapter": str(self.folder.adapter), **{k: summary.get(k) for k in keep}}
 
+    def embedding_identity(self) -> dict[str, Any] | None:
+        """The config and the adapter folder (its name holds the adapter's key: model, training config,
+        data, seed)."""
+        if self.folder is None:
+            return None  # not trained: nothing to key the vectors by
+        return {**(super().embedding_identity() or {}), "adapter": self.folder.path.name}
+
     def release(self) -> None:
         """Remove the LoRA layers so the shared base model is unchanged for the next method."""
         if self._model is not None and self._base is not None:

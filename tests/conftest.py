@@ -114,6 +114,14 @@ def tiny_data(tmp_path) -> Path:
     return write_tiny_sts(tmp_path / "data")
 
 
+@pytest.fixture(autouse=True)
+def embedding_cache_env(tmp_path, monkeypatch) -> Path:
+    """Every test gets an empty persistent embedding cache of its own (never the user's)."""
+    path = tmp_path / "embedding-cache" / "embeddings.sqlite"
+    monkeypatch.setenv("BENCH_EMBEDDING_CACHE", str(path))
+    return path
+
+
 @pytest.fixture()
 def cache_env(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "cache"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,9 +15,10 @@ from rich.markup import escape
 from bench.app.records import BASE_ROW, DataProvenance, MethodInfo, ResultRecord
 from bench.app.store import ResultKey, ResultStore
 from bench.core.atomic import check_writable_folder
+from bench.core.embedding_cache import EmbeddingCache
 from bench.core.errors import BenchError
 from bench.core.hashing import array_sha256, json_digest
-from bench.core.memo import EmbeddingMemo
+from bench.core.memo import CacheNamespace, EmbeddingMemo
 from bench.core.method import METHODS, Method, RunContext, seed_everything
 from bench.core.models import (
     DEFAULT_MODEL,
@@ -24,13 +26,15 @@ from bench.core.models import (
     ModelSpec,
     check_device,
     default_device,
+    default_dtype,
     load_model,
     model_shape,
     resolve_model,
 )
 from bench.core.options import RuntimeOptions
 from bench.core.progress import console, stage, warn
-from bench.core.provenance import environment, file_checksums, peak_memory_mb
+from bench.core.provenance import environment, file_checksums, package_versions, peak_memory_mb
+from bench.core.settings import embedding_cache_path
 from bench.core.suite import SUITES, Evaluand, Suite
 
 
@@ -353,7 +357,8 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
     context = RunContext(load_model=session.provider, options=options, retrain=request.retrain)
     seed_everything(seed)
     method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
-    memo = EmbeddingMemo(method.encode)
+    cache = EmbeddingCache(embedding_cache_path()) if options.cache_embeddings else None
+    memo = EmbeddingMemo(method.encode, cache, lambda: cache_namespace(method, session.provider))
     evaluand = Evaluand.of(method, memo)
     prepared = False
     seeds_shown = cls.depends_on_seed() and len(request.seeds or []) > 1
@@ -395,6 +400,35 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
     return keys
 
 
+def _namespace_key(memo: EmbeddingMemo) -> str | None:
+    namespace = memo.namespace()
+    return namespace.key if namespace is not None else None
+
+
+CACHE_PACKAGES = ("torch", "transformers", "peft", "sentence-transformers")
+
+
+def cache_namespace(method: Method, provider: ModelProvider) -> CacheNamespace | None:
+    """The persistent-cache namespace of a prepared method: its embedding identity, the model's weights,
+    device kind, dtype and the versions of the libraries that compute the vectors (None: not cacheable,
+    e.g. a hub model whose weights and revision are unknown)."""
+    identity = method.embedding_identity()
+    if identity is None:
+        return None
+    model = None
+    device = provider.device or default_device()
+    if method.uses_llm:
+        spec = provider.spec if provider.spec.weights_sha256 else provider().spec
+        if not (spec.weights_sha256 or spec.revision):
+            return None
+        model = {"name": spec.name, "weights_sha256": spec.weights_sha256, "revision": spec.revision,
+                 "dtype": provider.dtype or default_dtype(device)}  # fmt: skip
+    versions = {k: v for k, v in package_versions().items() if k in CACHE_PACKAGES}
+    description = {"model": model, "device": device.split(":")[0], **identity, "packages": versions}
+    text = json.dumps(description, sort_keys=True, default=str)
+    return CacheNamespace(json_digest(description, length=None), text)
+
+
 def _relabel(store: ResultStore, key: ResultKey, label: str) -> None:
     """Give a reused result the row label this run asked for (e.g. ``sempa[best]``)."""
     record = store.read(key)
@@ -416,7 +450,7 @@ def _evaluate(
 ) -> tuple[ResultRecord, dict[str, np.ndarray]]:
     """Score one task; returns the record and the per-item predictions to store beside it."""
     provider = session.provider
-    encoded_before, seconds_before = memo.encoded, memo.seconds
+    encoded_before, seconds_before, cached_before = memo.encoded, memo.seconds, memo.from_cache
     started = _now()
     start = time.perf_counter()
     options = method.context.options
@@ -475,12 +509,14 @@ def _evaluate(
             "finished": _now(),
             "seconds": round(elapsed, 3),
             "encoded_sentences": encoded,
+            "cached_sentences": memo.from_cache - cached_before,  # read from the persistent cache
             "encode_seconds": round(encode_seconds, 3),
             "sentences_per_s": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
             **outcome.stats,
         },
         peak_memory=peak_memory_mb(),
-        runtime={"batch_size": options.batch_size, "device": options.device, "dtype": options.dtype},
+        runtime={"batch_size": options.batch_size, "device": options.device, "dtype": options.dtype,
+                 "embedding_cache": _namespace_key(memo)},  # fmt: skip
         environment=session.env,
         details=details,
     ), outcome.predictions

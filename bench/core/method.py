@@ -125,6 +125,12 @@ class Method(ABC, Generic[ConfigT]):
         """For non-LLM methods: a description of the encoder actually used (stored in results)."""
         return None
 
+    def embedding_identity(self) -> dict[str, Any] | None:
+        """What, besides the model, dtype and library versions, this method's vectors depend on: the key
+        of its vectors in the persistent embedding cache (None: never cache them). Asked after
+        ``prepare``."""
+        return {"method": self.name, "config_hash": self.config_hash}
+
 
 def describe_config(config: type[MethodConfig]) -> str:
     """A config's one-line description: the first line of its own docstring."""

@@ -28,6 +28,7 @@ class RuntimeOptions:
     batch_size: int = 16  # encoding batch size (scores do not depend on it)
     seed: int = 0
     show_progress: bool = True
+    cache_embeddings: bool = True  # read and write the persistent embedding cache (--no-cache: neither)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -9,6 +9,7 @@ from bench.core.errors import BenchError
 
 DATA_ENV = "BENCH_DATA_DIR"
 CACHE_ENV = "BENCH_CACHE"
+EMBEDDING_CACHE_ENV = "BENCH_EMBEDDING_CACHE"
 DEFAULT_RESULTS_DIR = Path("results")
 
 
@@ -36,3 +37,9 @@ def cache_dir() -> Path:
         path = Path(base) / "sempa-bench"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def embedding_cache_path() -> Path:
+    """The persistent embedding cache: ``$BENCH_EMBEDDING_CACHE``, else ``embeddings.sqlite`` in the cache."""
+    value = os.environ.get(EMBEDDING_CACHE_ENV)
+    return Path(value).expanduser() if value else cache_dir() / "embeddings.sqlite"
