@@ -4,7 +4,9 @@ Reference = the full causal LM with ``output_hidden_states=True`` on left-padded
 input order (the LM head runs at every position). Engine = ``prompteol`` through ``EmbeddingEngine``
 (body only, length-sorted batches of 16, the shared prompt prefix computed once). Both embed the
 same 2,000 *distinct* STS sentences, so de-duplication plays no part in the ratio. Prints
-sentences/s of both, the ratio and the smallest cosine between their embeddings.
+sentences/s of both, the ratio and the smallest cosine between their embeddings; then the int8 lane
+against the fp32 engine (speed, cosine to fp32, and the STS-B dev gate), and a second encode of the same
+sentences through the persistent embedding cache (a fresh cache file in a temporary folder).
 
     BENCH_DATA_DIR=../shared/data .venv/bin/python benchmarks/encode.py [--model smollm2-135m] [-n 2000]
 """
@@ -84,6 +86,46 @@ def main() -> None:
     print(f"min cosine engine vs reference: {cosine.min():.7f}   (must be > 0.9999)")
     if cosine.min() <= 0.9999:
         raise SystemExit("engine and reference embeddings differ")
+    int8_lane(args.model, method, sentences, engine, engine_s)
+    cached_encode(method, sentences, engine, engine_s)
+
+
+def int8_lane(model: str, fp32_method, sentences: list[str], fp32: np.ndarray, fp32_s: float) -> None:
+    from bench.app.int8_gate import int8_gate
+
+    loaded = load_model(resolve_model(model), "cpu", "int8")
+    context = RunContext(options=RuntimeOptions(show_progress=False), load_model=lambda: loaded)
+    method = METHODS.get("prompteol").from_overrides({}, context)
+    start = time.perf_counter()
+    int8 = method.encode(sentences)
+    int8_s = time.perf_counter() - start
+    cosine = (fp32 * int8).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(int8, axis=1)
+    print(f"int8 engine (dynamic, per-channel): {len(sentences) / int8_s:7.1f} sent/s ({int8_s:.1f} s)")
+    print(f"int8 vs fp32 engine: {fp32_s / int8_s:.2f}x   (target >= 1.8x); cosine to fp32 mean "
+          f"{cosine.mean():.4f}, min {cosine.min():.4f}")  # fmt: skip
+    options = RuntimeOptions(data_dir=data_dir(), show_progress=False)
+    gate = int8_gate(fp32_method, resolve_model(model), options)
+    print(f"gate: {gate.summary()} -> {'OPEN' if gate.passed else 'CLOSED'}")
+
+
+def cached_encode(method, sentences: list[str], fp32: np.ndarray, fp32_s: float) -> None:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from bench.core.embedding_cache import EmbeddingCache
+    from bench.core.memo import CacheNamespace, EmbeddingMemo
+
+    with tempfile.TemporaryDirectory() as folder:
+        cache = EmbeddingCache(Path(folder) / "embeddings.sqlite")
+        namespace = CacheNamespace("benchmark", json.dumps({"method": method.name}))
+        EmbeddingMemo(lambda s: fp32, cache, lambda: namespace)(sentences)  # what the first run stored
+        start = time.perf_counter()
+        memo = EmbeddingMemo(method.encode, cache, lambda: namespace)
+        again = memo(sentences)
+        cached_s = time.perf_counter() - start
+    assert memo.encoded == 0 and np.array_equal(again, fp32)
+    print(f"second encode from the cache: {cached_s:.3f} s, {fp32_s / cached_s:.0f}x   (target >= 50x)")
 
 
 if __name__ == "__main__":

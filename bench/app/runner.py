@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from rich.markup import escape
 
+from bench.app.int8_gate import Int8Gate, int8_gate
 from bench.app.records import BASE_ROW, DataProvenance, MethodInfo, ResultRecord
 from bench.app.store import ResultKey, ResultStore
 from bench.core.atomic import check_writable_folder
@@ -34,6 +35,7 @@ from bench.core.models import (
 from bench.core.options import RuntimeOptions
 from bench.core.progress import console, stage, warn
 from bench.core.provenance import environment, file_checksums, package_versions, peak_memory_mb
+from bench.core.quantize import INT8
 from bench.core.settings import embedding_cache_path
 from bench.core.suite import SUITES, Evaluand, Suite
 
@@ -111,6 +113,8 @@ def validate(request: RunRequest) -> tuple[list[type[Method]], list[Suite]]:
     for cls in method_classes:
         cls.build_config(request.overrides.get(cls.name, {}))
     check_runtime(request.options)
+    if request.options.dtype == INT8:
+        check_int8_lane(method_classes, suite_objects)
     data_dir = request.options.data_dir
     if data_dir is not None:  # missing, malformed or unscorable data fails here, before any model loads
         for suite in suite_objects:
@@ -127,6 +131,16 @@ def check_runtime(options: RuntimeOptions) -> None:
     for sub in ("runs", "tables"):
         check_writable_folder(options.out / sub, f"--out {options.out}: its {sub}/ folder")
     check_device(options.device)
+
+
+def check_int8_lane(method_classes: list[type[Method]], suites: list[Suite]) -> None:
+    """The int8 lane embeds with training-free methods; training and generation stay in full precision."""
+    trained = [cls.name for cls in method_classes if cls.trains]
+    if trained:
+        raise BenchError(f"--dtype int8 is for training-free methods; {', '.join(trained)} train(s)")
+    generative = [suite.name for suite in suites if suite.scores_causal_lm]
+    if generative:
+        raise BenchError(f"--dtype int8 is for embedding suites; {', '.join(generative)} score(s) the LM")
 
 
 def check_methods_fit_model(request: RunRequest, method_classes: list[type[Method]], spec: ModelSpec) -> None:
@@ -157,14 +171,16 @@ def effective_limit(
     return limit
 
 
-def model_namespace(method: Method, spec: ModelSpec) -> str:
-    """Where a method's results are stored: the run model's weights hash, or the method's own encoder's
-    for a method that ignores ``--model`` (so it is stored once, not under every LLM)."""
+def model_namespace(method: Method, spec: ModelSpec, dtype: str | None = None) -> str:
+    """Where a method's results are stored: the run model's weights hash (with ``-int8`` for the int8
+    lane, so its results never mix with fp32 ones), or the method's own encoder's for a method that
+    ignores ``--model`` (so it is stored once, not under every LLM)."""
     if not method.uses_llm:
         info = method.encoder_info() or {}
         digest = info.get("weights_sha256")
         return f"encoder-{digest[:12]}" if digest else f"encoder-{method.name}"
-    return spec.weights_sha256[:12] if spec.weights_sha256 else spec.slug()
+    namespace = spec.weights_sha256[:12] if spec.weights_sha256 else spec.slug()
+    return f"{namespace}-{INT8}" if dtype == INT8 else namespace
 
 
 def data_digest(suite: Suite, task: str, data_dir: Path | None) -> str:
@@ -264,7 +280,7 @@ def _plan(
                 if scored is None:
                     console.print(f"[yellow]{escape(label)}: no causal LM, suite {suite.name} skipped")
                     continue
-                namespace = model_namespace(method, spec)
+                namespace = model_namespace(method, spec, options.dtype)
                 for task in suite.task_names():
                     if request.tasks and task not in request.tasks:
                         continue
@@ -348,6 +364,7 @@ class _Session:
     env: dict[str, Any]
     computed: set[ResultKey]  # this run's results (a shared one is computed once)
     progress: RunProgress
+    int8_gates: dict[str, Int8Gate] = field(default_factory=dict)  # method name -> the gate it passed
 
 
 def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session: _Session) -> list[ResultKey]:
@@ -385,6 +402,8 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
                 if not prepared:
                     method.prepare()
                     prepared = True
+                    if options.dtype == INT8 and method.uses_llm:
+                        session.int8_gates[method.name] = _open_int8_lane(method, session)
                 record, predictions = _evaluate(
                     method, scored, evaluand, memo, suite, task, key.limit, request, session, key.model
                 )
@@ -398,6 +417,15 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
     finally:
         method.release()
     return keys
+
+
+def _open_int8_lane(method: Method, session: _Session) -> Int8Gate:
+    """The int8 gate of ``method`` on the run's model; a one-line error when the lane stays closed."""
+    gate = int8_gate(method, session.spec, session.request.options)
+    console.print(f"{method.name}: {gate.summary()}")
+    if not gate.passed:
+        raise BenchError(f"{method.name}: int8 refused on {session.spec.name} ({gate.summary()}); use fp32")
+    return gate
 
 
 def _namespace_key(memo: EmbeddingMemo) -> str | None:
@@ -471,6 +499,8 @@ def _evaluate(
         details["predictions"] = {"arrays": {name: len(v) for name, v in outcome.predictions.items()}}
         if "gold" in outcome.predictions:
             details["predictions"]["gold_sha256"] = array_sha256(outcome.predictions["gold"])
+    if method.name in session.int8_gates:
+        details["int8_gate"] = asdict(session.int8_gates[method.name])
     training = method.training_info()
     if scored.shared:
         method_info = MethodInfo(

@@ -23,6 +23,7 @@ from typing import Any
 from bench.core.errors import BenchError, ModelError
 from bench.core.hashing import sha256_file
 from bench.core.progress import console, warn
+from bench.core.quantize import INT8, quantize_linear_int8
 from bench.core.settings import cache_dir
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -367,9 +368,11 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str | None = N
 
     device = device or default_device()
     dtype = dtype or default_dtype(device)
-    torch_dtype = getattr(torch, dtype, None)
+    if dtype == INT8 and not device.startswith("cpu"):
+        raise ModelError(f"--dtype int8 is a CPU lane (dynamic quantization); the device is {device}")
+    torch_dtype = torch.float32 if dtype == INT8 else getattr(torch, dtype, None)
     if not isinstance(torch_dtype, torch.dtype):
-        raise ModelError(f"unknown dtype {dtype!r} (use float32, bfloat16 or float16)")
+        raise ModelError(f"unknown dtype {dtype!r} (use float32, bfloat16, float16 or int8)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.path)
         model = AutoModelForCausalLM.from_pretrained(spec.path, dtype=torch_dtype)
@@ -379,4 +382,6 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str | None = N
     if revision and spec.revision is None:
         spec = ModelSpec(spec.name, spec.kind, spec.path, spec.weights_sha256, revision)
     model.to(device).eval()
+    if dtype == INT8:
+        model = quantize_linear_int8(model)
     return LoadedModel(spec, model, prepare_tokenizer(tokenizer), device, dtype)

@@ -13,7 +13,7 @@ from bench.core.errors import BenchError
 from bench.core.models import DEFAULT_MODEL
 from bench.core.settings import DEFAULT_RESULTS_DIR
 
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("float32", "bfloat16", "float16", "int8")  # int8: the gated CPU lane (bench.core.quantize)
 
 
 @dataclass(frozen=True)
