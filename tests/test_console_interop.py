@@ -236,3 +236,17 @@ def test_a_trained_adapter_runs_in_lm_eval_offline_with_the_readme_line(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "arc_easy" in proc.stdout and "acc_norm" in proc.stdout
+
+
+def test_dependency_tqdm_bars_are_off_in_logs_but_a_users_setting_wins(monkeypatch):
+    import io
+
+    from bench.core import quiet
+
+    monkeypatch.setattr(quiet.sys, "stderr", io.StringIO())  # a log file, not a terminal
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    quiet.silence_dependencies()
+    assert os.environ["TQDM_DISABLE"] == "1"
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    quiet.silence_dependencies()
+    assert os.environ["TQDM_DISABLE"] == "0"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 
 # Environment defaults (a user's own setting wins).
@@ -30,6 +31,10 @@ LOGGERS = {
     "sentence_transformers": logging.ERROR,
 }
 
+# Only when stderr is not a terminal (a log file, CI): lm-eval's and other dependencies' tqdm bars, whose
+# every refresh would be a line of noise there; bench's own progress lines still show.
+NON_TTY_ENVIRONMENT = {"TQDM_DISABLE": "1"}
+
 # Not settable from here: transformers' GGUF reader draws its own tqdm bar, which no option turns off;
 # bench.core.models silences it while converting (the conversion announces its size and time instead).
 
@@ -43,9 +48,12 @@ WARNINGS = [
 
 
 def silence_dependencies() -> None:
-    """Apply the three lists above (called once by the command line, never on import)."""
+    """Apply the lists above (called once by the command line, never on import)."""
     for name, value in ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    if not sys.stderr.isatty():
+        for name, value in NON_TTY_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
     for name, level in LOGGERS.items():
         logging.getLogger(name).setLevel(level)
     for category, message in WARNINGS:
