@@ -13,6 +13,8 @@ with the LoRA adapter merged into a copy of the weights for speed (the method's 
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,12 +178,16 @@ def parse_results(task: GenTask, results: dict[str, Any]) -> dict[str, Any]:
 
 def per_document(task: GenTask, results: dict[str, Any]) -> dict[str, np.ndarray]:
     """The main metric of every scored document (lm-eval's logged samples), subtasks in name order and
-    documents in ``doc_id`` order; empty when lm-eval logged no per-document numbers (e.g. perplexity)."""
-    metric = task.metric.split(",")[0]
+    documents in ``doc_id`` order; empty when lm-eval logged no per-document numbers (e.g. perplexity).
+
+    A task with several filters (GSM8K-CoT: strict-match and flexible-extract) logs each document once
+    per filter; only the main metric's filter is kept."""
+    metric, _, wanted = task.metric.partition(",")
     samples = results.get("samples") or {}
     values = []
     for subtask in sorted(samples):
-        for sample in sorted(samples[subtask], key=lambda s: s.get("doc_id", 0)):
+        logged = [s for s in samples[subtask] if s.get("filter", wanted) == wanted]
+        for sample in sorted(logged, key=lambda s: s.get("doc_id", 0)):
             value = sample.get(metric)
             if not isinstance(value, int | float):
                 return {}
@@ -274,19 +280,21 @@ class GenSuite(Suite):
     def _simple_evaluate(lm: Any, spec: GenTask, folder: Path, limit: int | None, seed: int) -> dict | None:
         from lm_eval import simple_evaluate
 
-        return simple_evaluate(
-            model=lm,
-            tasks=[spec.name],
-            task_manager=task_manager(folder),
-            limit=limit,
-            num_fewshot=spec.num_fewshot,
-            bootstrap_iters=1000,
-            log_samples=True,  # per-document outcomes, for paired tests
-            random_seed=seed,
-            numpy_random_seed=seed,
-            torch_random_seed=seed,
-            fewshot_random_seed=seed,
-        )
+        # lm-eval print()s "bootstrapping for stddev: ..." per bootstrapped metric: stdout is for data
+        with contextlib.redirect_stdout(sys.stderr):
+            return simple_evaluate(
+                model=lm,
+                tasks=[spec.name],
+                task_manager=task_manager(folder),
+                limit=limit,
+                num_fewshot=spec.num_fewshot,
+                bootstrap_iters=1000,
+                log_samples=True,  # per-document outcomes, for paired tests
+                random_seed=seed,
+                numpy_random_seed=seed,
+                torch_random_seed=seed,
+                fewshot_random_seed=seed,
+            )
 
 
 GEN_SUITE = GenSuite()

@@ -256,3 +256,16 @@ def test_default_limits_apply_on_cpu_only_and_zero_means_all():
     assert effective_limit(gen, "mmlu", 0, "cpu") is None
     assert effective_limit(gen, "mmlu", 7, "cpu") == 7
     assert effective_limit(sts, "STS12", None, "cpu") is None
+
+
+def test_per_document_outcomes_keep_only_the_main_metrics_filter():
+    from suites.gen import GEN_TASKS, per_document
+
+    samples = [
+        {"doc_id": d, "filter": f, "exact_match": 1.0 if f == "flexible-extract" else float(d == 0)}
+        for f in ("strict-match", "flexible-extract") for d in (1, 0)
+    ]  # fmt: skip
+    got = per_document(GEN_TASKS["gsm8k_cot"], {"samples": {"gsm8k_cot": samples}})
+    assert got["exact_match"].tolist() == [1.0, 0.0]  # strict-match only, doc 0 then doc 1
+    unfiltered = {"arc_easy": [{"doc_id": 1, "acc_norm": 1.0}, {"doc_id": 0, "acc_norm": 0.0}]}
+    assert per_document(GEN_TASKS["arc_easy"], {"samples": unfiltered})["acc_norm"].tolist() == [0, 1]

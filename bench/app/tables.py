@@ -19,6 +19,7 @@ from bench.app.compare import Predictions, RowComparison, compare_rows, item_key
 from bench.app.records import BASE_ROW, ResultRecord, records_frame
 from bench.core.atomic import atomic_write_text
 from bench.core.errors import BenchError
+from bench.core.method import METHODS
 from bench.core.progress import data_console
 from bench.core.statistics import DEFAULT_RESAMPLES, PairedComparison, holm
 from bench.core.suite import SUITES, Suite
@@ -186,11 +187,18 @@ def _suite_table(
     )
 
 
+def _leaves_the_model_unchanged(method: str) -> bool:
+    return method in METHODS and not METHODS.get(method).trains
+
+
 def _compare_with_baseline(
     table: ComparisonTable, baseline: str, predictions: Predictions, n_resamples: int, seed: int
 ) -> None:
     """Fill ``table.comparisons`` (every row vs the baseline row) and Holm-adjusted p-values."""
     rows = [r for r in table.frame.index if r == baseline or table.row_methods[r][0] == baseline]
+    if not rows and BASE_ROW in table.frame.index and _leaves_the_model_unchanged(baseline):
+        rows = [BASE_ROW]  # a training-free baseline's generation is the unchanged model's
+        table.notes.append(f"baseline {baseline!r} leaves the model as it is: compared with {BASE_ROW!r}")
     if not rows:
         table.notes.append(f"baseline {baseline!r} has no row in this table: no comparisons")
         return
