@@ -31,8 +31,9 @@ LOGGERS = {
     "sentence_transformers": logging.ERROR,
 }
 
-# Only when stderr is not a terminal (a log file, CI): lm-eval's and other dependencies' tqdm bars, whose
-# every refresh would be a line of noise there; bench's own progress lines still show.
+# Only when stderr is not a terminal (a log file, CI): dependencies' tqdm bars drawn with tqdm's defaults
+# (e.g. lm-eval's per-subject context building), whose every refresh would be a line of noise there.
+# lm-eval's "Running ... requests" bars pass their own `disable` flag, so they still show.
 NON_TTY_ENVIRONMENT = {"TQDM_DISABLE": "1"}
 
 # Not settable from here: transformers' GGUF reader draws its own tqdm bar, which no option turns off;
