@@ -259,3 +259,18 @@ def test_latex_has_one_header_row_a_label_centering_and_a_caption_naming_model_s
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+def test_one_config_stored_under_two_labels_is_one_row():
+    import pandas as pd
+
+    from bench.app.tables import one_label_per_config
+
+    frame = pd.DataFrame(
+        {
+            "method": ["sempa", "sempa", "sempa", "prompteol"],
+            "config_hash": ["a", "a", "b", "c"],
+            "label": ["sempa[x=1,y=2]", "sempa[x=1]", "sempa[z=3]", "prompteol"],
+        }
+    )
+    assert one_label_per_config(frame).tolist() == ["sempa[x=1]", "sempa[x=1]", "sempa[z=3]", "prompteol"]

@@ -93,7 +93,7 @@ def build_tables(
     frame = records_frame(records)
     if frame.empty:
         return []
-    frame = frame.assign(record=records)
+    frame = frame.assign(record=records, label=one_label_per_config(frame))
     own, shared = frame[~frame["shared"]], frame[frame["shared"]]
     if own.empty:  # only model-independent methods (e.g. sbert): one table of their own
         own, shared = shared, shared.iloc[0:0]
@@ -185,6 +185,20 @@ def _suite_table(
     return ComparisonTable(
         model, suite_name, frame, notes, lower, row_methods, limit, sd, n_seeds, task_of, item_of, row_records
     )
+
+
+def one_label_per_config(frame: pd.DataFrame) -> pd.Series:
+    """The row label of each record, the same for every record of one (method, config hash): results of
+    one config stored by versions whose defaults differed carry different labels, and would otherwise
+    split into two rows. The shortest label wins (the most readable; ties: alphabetical)."""
+    chosen = (
+        frame.assign(length=frame["label"].str.len())
+        .sort_values(["length", "label"])
+        .drop_duplicates(["method", "config_hash"])
+        .set_index(["method", "config_hash"])["label"]
+    )
+    keys = zip(frame["method"], frame["config_hash"], strict=True)
+    return pd.Series([chosen[key] for key in keys], index=frame.index)
 
 
 def _leaves_the_model_unchanged(method: str) -> bool:
