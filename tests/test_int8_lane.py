@@ -68,12 +68,12 @@ def _request(model_dir, data, out, methods=("prompteol",), suites=("sts",)):
 def test_an_open_lane_stores_int8_results_apart_and_a_closed_one_refuses(
     tiny_model_dir, tiny_data, tmp_path, cache_env, monkeypatch
 ):
-    monkeypatch.setattr(runner, "int8_gate", lambda method, spec, options: _gate(0.9999, 0.0))
+    monkeypatch.setattr(runner, "int8_gate", lambda method, spec, options, **_: _gate(0.9999, 0.0))
     (key,) = run(_request(tiny_model_dir, tiny_data, tmp_path / "open"))
     assert key.model.endswith("-int8")
     record = json.loads(next((tmp_path / "open" / "runs").rglob("*.json")).read_text())
     assert record["int8_gate"]["mean_cosine"] == 0.9999 and record["model"]["dtype"] == "int8"
-    monkeypatch.setattr(runner, "int8_gate", lambda method, spec, options: _gate(0.98, 0.0))
+    monkeypatch.setattr(runner, "int8_gate", lambda method, spec, options, **_: _gate(0.98, 0.0))
     with pytest.raises(BenchError, match="int8 refused"):
         run(_request(tiny_model_dir, tiny_data, tmp_path / "closed"))
     assert not list((tmp_path / "closed" / "runs").rglob("*.json"))

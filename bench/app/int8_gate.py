@@ -15,7 +15,7 @@ import numpy as np
 from bench.core.atomic import atomic_write_json
 from bench.core.dev_score import spearman_of_cosines
 from bench.core.method import Method, RunContext
-from bench.core.models import ModelSpec, load_model
+from bench.core.models import LoadedModel, ModelSpec, load_model
 from bench.core.options import RuntimeOptions
 from bench.core.progress import console
 from bench.core.settings import cache_dir
@@ -60,8 +60,11 @@ def _gate_path(method: Method, spec: ModelSpec) -> Path:
     return cache_dir() / "int8-gates" / f"{weights}-{method.name}-{method.config_hash}.json"
 
 
-def int8_gate(method: Method, spec: ModelSpec, options: RuntimeOptions) -> Int8Gate:
-    """The gate for ``method`` (built for the run) on ``spec``: read from the cache, or measured now."""
+def int8_gate(
+    method: Method, spec: ModelSpec, options: RuntimeOptions, int8_model: LoadedModel | None = None
+) -> Int8Gate:
+    """The gate for ``method`` (built for the run) on ``spec``: read from the cache, or measured now
+    (``int8_model``: the run's int8 model, reused instead of loading it again)."""
     path = _gate_path(method, spec)
     if path.exists():
         return Int8Gate(**json.loads(path.read_text()))
@@ -70,7 +73,7 @@ def int8_gate(method: Method, spec: ModelSpec, options: RuntimeOptions) -> Int8G
     sentences = list(dict.fromkeys(dev.sentences1 + dev.sentences2))
     vectors = {}
     for dtype in ("float32", "int8"):
-        loaded = load_model(spec, "cpu", dtype)
+        loaded = int8_model if dtype == "int8" and int8_model is not None else load_model(spec, "cpu", dtype)
         context = RunContext(load_model=lambda loaded=loaded: loaded, options=options)
         with console.status(f"int8 gate: {method.name} in {dtype} on {len(sentences)} STS-B dev sentences"):
             vectors[dtype] = type(method)(method.config, context).encode(sentences)

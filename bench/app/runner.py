@@ -421,7 +421,7 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
 
 def _open_int8_lane(method: Method, session: _Session) -> Int8Gate:
     """The int8 gate of ``method`` on the run's model; a one-line error when the lane stays closed."""
-    gate = int8_gate(method, session.spec, session.request.options)
+    gate = int8_gate(method, session.spec, session.request.options, int8_model=session.provider())
     console.print(f"{method.name}: {gate.summary()}")
     if not gate.passed:
         raise BenchError(f"{method.name}: int8 refused on {session.spec.name} ({gate.summary()}); use fp32")
