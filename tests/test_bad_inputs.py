@@ -197,14 +197,26 @@ CASES = [
     ),
     Case("set-unknown-intervention", (*MEAN, "--set", "mean.intervention=xx"), "not one of none, tp, cp"),
     Case("metaeol-bad-prompts", (*METHOD, "metaeol", "--set", "metaeol.meta_prompts=0,9"), "list of 1-8"),
-    Case("ensemble-unknown-member", (*METHOD, "ck", "--set", "ck.members=pretcot,kee"),
-         "member unknown method 'kee'; did you mean ke"),
-    Case("ensemble-trained-member", (*METHOD, "ensemble", "--set", "ensemble.members=sempa"),
-         "'sempa' is trained"),
-    Case("ensemble-bad-member-setting", (*METHOD, "ensemble", "--set", "ensemble.members=ke[layer]"),
-         "'layer' in 'ke[layer]' is not field=value"),
-    Case("ensemble-member-bad-value", (*METHOD, "ensemble", "--set", "ensemble.members=ke[layer=x]"),
-         "ke: config field 'layer'"),  # fmt: skip
+    Case(
+        "ensemble-unknown-member",
+        (*METHOD, "ck", "--set", "ck.members=pretcot,kee"),
+        "member unknown method 'kee'; did you mean ke",
+    ),
+    Case(
+        "ensemble-trained-member",
+        (*METHOD, "ensemble", "--set", "ensemble.members=sempa"),
+        "'sempa' is trained",
+    ),
+    Case(
+        "ensemble-bad-member-setting",
+        (*METHOD, "ensemble", "--set", "ensemble.members=ke[layer]"),
+        "'layer' in 'ke[layer]' is not field=value",
+    ),
+    Case(
+        "ensemble-member-bad-value",
+        (*METHOD, "ensemble", "--set", "ensemble.members=ke[layer=x]"),
+        "ke: config field 'layer'",
+    ),  # fmt: skip
     Case("lora-rank-zero", (*SEMPA, "--set", "sempa.lora_r=0"), "sempa: config field 'lora_r'"),
     Case("beta-negative", (*SEMPA, "--set", "sempa.beta=-1"), "must be greater than 0"),
     Case("learning-rate-nan", (*SEMPA, "--set", "sempa.learning_rate=nan"), "not a finite number"),
@@ -470,45 +482,48 @@ def test_an_unexpected_error_is_one_line_with_a_log_file(tmp_path: Path) -> None
 # --- stored results that are not results --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        ("{}", "field 'model' is missing"),
-        ("[1, 2]", "a JSON list, not an object"),
-        (
-            '{"model": {"name": "m"}, "method": {"name": "x", "label": "x"}, "suite": "sts", "task": "T"}',
-            "'main_score' is None",
-        ),  # fmt: skip
-        (
-            '{"model": {"name": "m"}, "method": {"name": "x"}, "suite": "sts", "task": "T", "main_score": 1}',
-            "'method.label' is missing",
-        ),  # fmt: skip
-        ('{"schema": 1, "model": {"name": "m"', "unreadable result file"),
-    ],
-)
-def test_a_stored_file_that_is_not_a_result_is_skipped_by_tables_and_recomputed_by_runs(
-    content: str, reason: str, base_folder: Path, tmp_path: Path
+# one damaged result file per task (one run covers them all: four commands instead of twenty)
+NOT_RESULTS = {
+    "STSBenchmark": ("{}", "field 'model' is missing"),
+    "STS13": ("[1, 2]", "a JSON list, not an object"),
+    "STS14": (
+        '{"model": {"name": "m"}, "method": {"name": "x", "label": "x"}, "suite": "sts", "task": "T"}',
+        "'main_score' is None",
+    ),  # fmt: skip
+    "STS15": (
+        '{"model": {"name": "m"}, "method": {"name": "x"}, "suite": "sts", "task": "T", "main_score": 1}',
+        "'method.label' is missing",
+    ),  # fmt: skip
+    "STS16": ('{"schema": 1, "model": {"name": "m"', "unreadable result file"),
+}
+
+
+def test_stored_files_that_are_not_results_are_skipped_by_tables_and_recomputed_by_runs(
+    base_folder: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "case"
     shutil.copytree(base_folder, folder)
-    run = Case("run", (*RUN, "--methods", "mean", "--tasks", "STSBenchmark,STS12", "--limit", "5"), "")
+    tasks = ",".join([*NOT_RESULTS, "STS12"])
+    run = Case("run", (*RUN, "--methods", "mean", "--tasks", tasks, "--limit", "5"), "")
     assert _run_case(run, folder).returncode == 0
-    [stsb] = [
-        p for p in _result_files(folder / "out") if p.name.startswith("STSBenchmark.") and p.suffix == ".json"
-    ]
-    good = json.loads(stsb.read_text())
-    stsb.write_text(content)
+    files = {p.name.split(".")[0]: p for p in _result_files(folder / "out") if p.suffix == ".json"}
+    good = {task: json.loads(files[task].read_text()) for task in NOT_RESULTS}
+    for task, (content, _) in NOT_RESULTS.items():
+        files[task].write_text(content)
     dry = _run_case(Case("dry", (*run.argv, "--dry-run"), ""), folder)
-    assert (
-        dry.returncode == 0 and reason in dry.stderr and stsb.read_text() == content
-    )  # a dry run moves nothing
-    assert "│ compute" in dry.stdout
+    assert dry.returncode == 0 and "│ compute" in dry.stdout
+    for task, (content, reason) in NOT_RESULTS.items():
+        assert reason in dry.stderr and files[task].read_text() == content, task  # a dry run moves nothing
     table = _run_case(Case("table", ("table", "--out", "{out}"), ""), folder)
     assert table.returncode == 0, table.stderr
-    assert reason in table.stderr and str(stsb) in table.stderr and "skipped" in table.stderr
     assert "STS12" in table.stdout  # the other result still makes a table
+    for task, (_, reason) in NOT_RESULTS.items():
+        assert reason in table.stderr and str(files[task]) in table.stderr, task
+    assert table.stderr.count("skipped") >= len(NOT_RESULTS)
     again = _run_case(run, folder)
     assert again.returncode == 0, again.stderr
-    assert "moved it aside" in again.stderr
-    assert stsb.with_name(stsb.name + ".invalid").read_text() == content
-    assert json.loads(stsb.read_text())["main_score"] == good["main_score"]  # recomputed, same number
+    assert again.stderr.count("moved it aside") == len(NOT_RESULTS)
+    for task, (content, _) in NOT_RESULTS.items():
+        assert files[task].with_name(files[task].name + ".invalid").read_text() == content
+        # recomputed, same number
+        assert json.loads(files[task].read_text())["main_score"] == good[task]["main_score"], task

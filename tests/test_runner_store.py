@@ -11,6 +11,7 @@ from bench.app.runner import RunRequest, run
 from bench.app.store import ResultStore
 from bench.app.tables import build_tables, to_latex, to_markdown
 from bench.core.atomic import atomic_write_text
+from bench.core.errors import BenchError
 from bench.core.options import RuntimeOptions
 
 
@@ -206,3 +207,60 @@ def test_a_method_that_ignores_the_model_is_stored_once_and_one_weights_file_is_
     )
     assert model_namespace(llm, alias) == model_namespace(llm, by_path) != model_namespace(llm, other)
     assert model_namespace(encoder, alias) == model_namespace(encoder, other) == "encoder-" + "ef" * 6
+
+
+def test_a_relabelled_record_keeps_its_predictions(tmp_path):
+    import numpy as np
+
+    from bench.app.store import ResultKey
+
+    store = ResultStore(tmp_path)
+    key = ResultKey("m", "prompteol", "abc", "STS12")
+    cosine = np.linspace(0, 1, 5)
+    store.write(key, _record("prompteol", "STS12", 50.0), {"cosine": cosine, "gold": cosine})
+    store.write(key, store.read(key).relabelled("prompteol[best]"))  # what a run with a new label does
+    relabelled = store.read(key)
+    assert relabelled.method.label == "prompteol[best]"
+    np.testing.assert_array_equal(store.predictions(relabelled)["cosine"], cosine)
+    store.write(key, _record("prompteol", "STS12", 51.0))  # a new result without predictions: the old ones go
+    assert not store.predictions_path(key).exists() and store.predictions(store.read(key)) == {}
+
+
+def _write_same_result(root, worker, rounds):
+    import numpy as np
+
+    from bench.app.store import ResultKey
+
+    store, key = ResultStore(root), ResultKey("m", "prompteol", "abc", "STS12")
+    for i in range(rounds):
+        values = np.full(50, worker * 1000 + i, dtype=np.float64)
+        store.write(key, _record("prompteol", "STS12", float(worker * 1000 + i)), {"cosine": values})
+
+
+def test_two_processes_storing_one_result_at_once_leave_a_matching_pair(tmp_path):
+    """Each record's predictions are the ones written with it, whichever writer came last, and a reader
+    between the writes never sees one writer's record beside the other's predictions."""
+    import multiprocessing
+
+    from bench.app.store import ResultKey
+
+    context = multiprocessing.get_context("fork")
+    writers = [context.Process(target=_write_same_result, args=(tmp_path, w, 40)) for w in (1, 2)]
+    for writer in writers:
+        writer.start()
+    store, key, reads = ResultStore(tmp_path), ResultKey("m", "prompteol", "abc", "STS12"), 0
+    while any(w.is_alive() for w in writers) or reads == 0:
+        if store.exists(key):
+            record = store.read(key)
+            try:
+                values = store.predictions(record)["cosine"]
+            except BenchError as exc:
+                assert "overwritten by another run" in str(exc)  # read again: allowed, never a mismatch
+                continue
+            assert values[0] == record.main_score
+            reads += 1
+    for writer in writers:
+        writer.join(60)
+        assert writer.exitcode == 0
+    final = store.read(key)
+    assert store.predictions(final)["cosine"][0] == final.main_score and reads > 0

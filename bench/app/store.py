@@ -27,6 +27,7 @@ import numpy as np
 from bench.app.records import ResultRecord
 from bench.core.atomic import atomic_write, atomic_write_json
 from bench.core.errors import BenchError
+from bench.core.locks import folder_lock
 from bench.core.processes import pid_alive
 from bench.core.progress import warn
 
@@ -117,19 +118,25 @@ class ResultStore:
     def write(
         self, key: ResultKey, record: ResultRecord, predictions: dict[str, np.ndarray] | None = None
     ) -> Path:
-        """Store a record (and its per-item predictions, written first so a record never lacks them; the
-        record carries their SHA-256, so predictions left by an interrupted overwrite are detected)."""
+        """Store a record and its per-item predictions (written first so a record never lacks them; the
+        record carries their SHA-256, so predictions left by an interrupted overwrite are detected). The
+        pair is written under the method folder's lock: two runs storing the same result at once leave
+        one run's pair, never one's record beside the other's predictions. Without ``predictions``, the
+        stored ones stay when the record refers to them (a relabelled record) and go otherwise."""
         path = self.path(key)
-        if predictions:
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **{name: np.asarray(v) for name, v in predictions.items()})
-            data = buffer.getvalue()
-            atomic_write(self.predictions_path(key), lambda tmp: tmp.write_bytes(data))
-            info = {**record.details.get("predictions", {}), "npz_sha256": hashlib.sha256(data).hexdigest()}
-            record = replace(record, details={**record.details, "predictions": info})
-        else:
-            self.predictions_path(key).unlink(missing_ok=True)  # a stale file of an earlier result
-        atomic_write_json(path, record.to_dict())
+        with folder_lock(path.parent):
+            if predictions:
+                buffer = io.BytesIO()
+                np.savez_compressed(buffer, **{name: np.asarray(v) for name, v in predictions.items()})
+                data = buffer.getvalue()
+                atomic_write(self.predictions_path(key), lambda tmp: tmp.write_bytes(data))
+                digest = hashlib.sha256(data).hexdigest()
+                arrays = {name: len(np.asarray(v)) for name, v in predictions.items()}
+                info = {**record.details.get("predictions", {}), "arrays": arrays, "npz_sha256": digest}
+                record = replace(record, details={**record.details, "predictions": info})
+            elif not record.details.get("predictions"):
+                self.predictions_path(key).unlink(missing_ok=True)  # a stale file of an earlier result
+            atomic_write_json(path, record.to_dict())
         return path
 
     def predictions(self, record: ResultRecord) -> dict[str, np.ndarray]:
@@ -145,8 +152,14 @@ class ResultStore:
             "rerun that result with --overwrite"
         )
         try:
-            data = path.read_bytes()
+            with folder_lock(path.parent, shared=True):
+                data = path.read_bytes()
+                current = self._load(Path(record.path)).details.get("predictions") or {}
             if "npz_sha256" in info and hashlib.sha256(data).hexdigest() != info["npz_sha256"]:
+                if current.get("npz_sha256") == hashlib.sha256(data).hexdigest():
+                    raise BenchError(
+                        f"{record.path} was overwritten by another run after it was read; read it again"
+                    )
                 raise mismatch
             with np.load(io.BytesIO(data)) as arrays:
                 loaded = {name: arrays[name] for name in arrays.files}

@@ -5,19 +5,26 @@ Why SQLite and not mteb's ``CachedEmbeddingWrapper``: that wrapper keeps one mem
 so tasks that share sentences do not share vectors, and it has no locking for two writers. Here each
 (namespace, sentence) is one row; the database runs in WAL mode with a busy timeout, so several processes
 (parallel runs, Optuna workers) read and write at once, and every write is one transaction, so a kill
-leaves the last committed state, never half a vector.
+leaves the last committed state, never half a vector. Writes take the write lock up front (``BEGIN
+IMMEDIATE``): a transaction that starts as a read and then writes can be refused at once, without waiting,
+when another process committed in between (SQLite's ``SQLITE_BUSY_SNAPSHOT``); such refusals, and those of
+two processes creating the file at the same moment, are retried.
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS namespaces (
@@ -35,6 +42,13 @@ CREATE TABLE IF NOT EXISTS vectors (
 """
 
 _CHUNK = 500  # sentences per SELECT (SQLite's limit on bound parameters is 999 in old builds)
+_BUSY_TIMEOUT_S = 120.0  # how long one statement waits for another process's lock
+_RETRY_FOR_S = 120.0  # how long refusals that bypass the busy handler are retried
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 @dataclass(frozen=True)
@@ -55,14 +69,25 @@ class EmbeddingCache:
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=120)
+        # autocommit mode: transactions are opened explicitly, so that writes can take the lock up front
+        connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            connection.executescript(SCHEMA)
+            _retry_busy(lambda: self._prepare(connection))
             yield connection
         finally:
             connection.close()
+
+    @staticmethod
+    def _prepare(db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA foreign_keys=ON")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if {"namespaces", "vectors"} <= tables:
+            return
+        db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, by whoever creates the file
+        with _write_transaction(db):
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
 
     def get(self, namespace: str, sentences: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of those ``sentences`` that the namespace has."""
@@ -85,15 +110,18 @@ class EmbeddingCache:
         values = np.asarray(vectors, dtype="<f4")
         if values.ndim != 2 or len(values) != len(sentences):
             raise ValueError(f"{len(sentences)} sentences but vectors of shape {values.shape}")
-        with self._connection() as db, db:
-            db.execute(
-                "INSERT OR IGNORE INTO namespaces VALUES (?, ?, ?, ?)",
-                (namespace, description, values.shape[1], time.time()),
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
-                ((namespace, s, v.tobytes()) for s, v in zip(sentences, values, strict=True)),
-            )
+        rows = [(namespace, s, v.tobytes()) for s, v in zip(sentences, values, strict=True)]
+
+        def insert(db: sqlite3.Connection) -> None:
+            with _write_transaction(db):
+                db.execute(
+                    "INSERT OR IGNORE INTO namespaces VALUES (?, ?, ?, ?)",
+                    (namespace, description, values.shape[1], time.time()),
+                )
+                db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)", rows)
+
+        with self._connection() as db:
+            _retry_busy(lambda: insert(db))
 
     def summary(self) -> list[NamespaceSummary]:
         """Every namespace with its vector count and size."""
@@ -112,12 +140,44 @@ class EmbeddingCache:
         """Delete one namespace (or all); returns how many vectors went."""
         if not self.path.exists():
             return 0
-        with self._connection() as db, db:
-            where, args = ("WHERE namespace = ?", (namespace,)) if namespace else ("", ())
-            count = db.execute(f"SELECT COUNT(*) FROM vectors {where}", args).fetchone()[0]
-            db.execute(f"DELETE FROM vectors {where}", args)
-            db.execute(f"DELETE FROM namespaces {where}", args)
+        where, args = ("WHERE namespace = ?", (namespace,)) if namespace else ("", ())
+
+        def delete(db: sqlite3.Connection) -> int:
+            with _write_transaction(db):
+                count = db.execute(f"SELECT COUNT(*) FROM vectors {where}", args).fetchone()[0]
+                db.execute(f"DELETE FROM vectors {where}", args)
+                db.execute(f"DELETE FROM namespaces {where}", args)
+            return count
+
+        with self._connection() as db:
+            count = _retry_busy(lambda: delete(db))
         if namespace is None:
             with self._connection() as db:
                 db.execute("VACUUM")
         return count
+
+
+@contextmanager
+def _write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One transaction holding the write lock from its start; rolled back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _retry_busy(operation: Callable[[], T]) -> T:
+    """Run ``operation``, again after a short random pause while SQLite refuses it as busy or locked."""
+    deadline = time.monotonic() + _RETRY_FOR_S
+    pause = 0.01
+    while True:
+        try:
+            return operation()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause * (1 + random.random()))
+        pause = min(pause * 2, 1.0)
