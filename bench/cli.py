@@ -478,8 +478,11 @@ def apply_run_file(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> None:
     from bench.app.runner import RunRequest, plan, run
     from bench.app.store import ResultStore
+    from bench.core.distributed import is_main_process, launched
 
     resolved = apply_run_file(args)
+    if launched():
+        _check_launch(args)
     if args.limit is not None and args.limit < 0:
         raise BenchError(f"--limit must be a number of examples (0: all), got {args.limit}")
     _check_comparison_options(args)
@@ -502,6 +505,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         print_plan(plan(request), ResultStore(args.out), request.options.data_dir)
         return
     keys = run(request)
+    if not is_main_process():  # inside a multi-process launch the main process writes and shows
+        return
     store = ResultStore(args.out)
     records = [store.read(k) for k in keys]
     # console = files (with this run's --baseline, if any); rows in the tables' own stable order
@@ -509,6 +514,23 @@ def cmd_run(args: argparse.Namespace) -> None:
     from bench.core.progress import console
 
     console.print(f"results: {store.runs}  tables: {args.out / 'tables'}")
+
+
+def _check_launch(args: argparse.Namespace) -> None:
+    """``bench run`` inside ``accelerate launch``: the STS suite only, and only the main process talks."""
+    from bench.core.distributed import is_main_process
+    from bench.core.progress import set_quiet
+
+    if args.suite and "gen" in args.suite:
+        raise BenchError(
+            "the gen suite runs in one process (lm-eval shards its own work: "
+            "accelerate launch -m lm_eval ...); run `bench run --suite gen` without accelerate launch"
+        )
+    if args.dry_run:
+        raise BenchError("--dry-run changes nothing: run it without accelerate launch")
+    if not is_main_process():
+        args.quiet = True
+        set_quiet(True)
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:

@@ -16,6 +16,7 @@ from bench.app.int8_gate import Int8Gate, int8_gate
 from bench.app.records import BASE_ROW, DataProvenance, MethodInfo, ResultRecord
 from bench.app.store import ResultKey, ResultStore
 from bench.core.atomic import check_writable_folder
+from bench.core.distributed import is_main_process, launched, main_process_first
 from bench.core.embedding_cache import EmbeddingCache
 from bench.core.errors import BenchError
 from bench.core.hashing import array_sha256, json_digest
@@ -222,13 +223,14 @@ def run(request: RunRequest, provider: ModelProvider | None = None) -> list[Resu
     if provider is not None:
         spec = provider.spec
     elif any(cls.uses_llm for cls in method_classes):
-        spec = resolve_model(request.options.model)
+        spec = main_process_first(lambda: resolve_model(request.options.model))  # converts once
     else:  # no method of the run uses the LLM: nothing to resolve (or convert)
         spec = ModelSpec(request.options.model, "unused", "", None)
     check_methods_fit_model(request, method_classes, spec)
     provider = provider or ModelProvider(spec, request.options.device, request.options.dtype)
     store = ResultStore(request.options.out)
-    store.remove_stale_temp_files()
+    if is_main_process():
+        store.remove_stale_temp_files()
     steps = _plan(request, method_classes, suite_objects, spec, store)
     progress = RunProgress(steps)
     session = _Session(request, suite_objects, spec, provider, store, environment(), set(), progress)
@@ -374,7 +376,9 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
     context = RunContext(load_model=session.provider, options=options, retrain=request.retrain)
     seed_everything(seed)
     method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
-    cache = EmbeddingCache(embedding_cache_path()) if options.cache_embeddings else None
+    # not inside a multi-process launch: every process must encode the same sentences, so that none
+    # waits for another in the engine's gather while that one reads its vectors from the cache
+    cache = EmbeddingCache(embedding_cache_path()) if options.cache_embeddings and not launched() else None
     memo = EmbeddingMemo(method.encode, cache, lambda: cache_namespace(method, session.provider))
     evaluand = Evaluand.of(method, memo)
     prepared = False
@@ -407,7 +411,7 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
                 record, predictions = _evaluate(
                     method, scored, evaluand, memo, suite, task, key.limit, request, session, key.model
                 )
-            path = store.write(key, record, predictions)
+            path = store.write(key, record, predictions) if is_main_process() else store.path(key)
             session.computed.add(key)
             seconds = record.timing["seconds"]
             console.print(
@@ -460,7 +464,7 @@ def cache_namespace(method: Method, provider: ModelProvider) -> CacheNamespace |
 def _relabel(store: ResultStore, key: ResultKey, label: str) -> None:
     """Give a reused result the row label this run asked for (e.g. ``sempa[best]``)."""
     record = store.read(key)
-    if record.method.label != label:
+    if record.method.label != label and is_main_process():
         store.write(key, record.relabelled(label))
 
 
@@ -545,8 +549,12 @@ def _evaluate(
             **outcome.stats,
         },
         peak_memory=peak_memory_mb(),
-        runtime={"batch_size": options.batch_size, "device": options.device, "dtype": options.dtype,
-                 "embedding_cache": _namespace_key(memo)},  # fmt: skip
+        runtime={
+            "batch_size": options.batch_size,
+            "device": options.device,
+            "dtype": options.dtype,
+            "embedding_cache": _namespace_key(memo),
+        },  # fmt: skip
         environment=session.env,
         details=details,
     ), outcome.predictions

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from bench.core.distributed import gather_objects, ranks
 from bench.core.padding import pad_rows
 from bench.core.progress import progress_bar
 
@@ -159,30 +160,38 @@ class EmbeddingEngine:
         hook: BatchHook | None = None,
         description: str = "encoding",
     ) -> np.ndarray:
-        """Embeddings ``(len(items), dim)`` as float32, in input order; duplicates encoded once."""
+        """Embeddings ``(len(items), dim)`` as float32, in input order; duplicates encoded once. Inside a
+        multi-process launch each process encodes every n-th batch (the batches a single process would
+        form, so the vectors are the same) and all of them return the whole table."""
         unique: dict[EncodeItem, int] = {}
         for item in items:
             unique.setdefault(item, len(unique))
         distinct = list(unique)
         # longest first: the biggest batch runs first, so memory problems show at once
         order = sorted(range(len(distinct)), key=lambda i: -len(distinct[i].input_ids))
+        chunks = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        process = ranks()
+        mine = process.share(chunks)
         vectors: list[np.ndarray | None] = [None] * len(distinct)
         self.causal_lm.eval()
+        shown = self.show_progress and process.is_main
         with (
             torch.inference_mode(),
-            progress_bar(len(distinct), description, enabled=self.show_progress) as advance,
+            progress_bar(sum(map(len, mine)), description, enabled=shown) as advance,
         ):
             # hooks see whole inputs, so the shared prefix is cached only without one
             n_prefix = self.shared_prefix(distinct, readout) if hook is None else 0
-            cache = self.prefix_cache(distinct[0].input_ids[:n_prefix]) if n_prefix else None
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
+            cache = self.prefix_cache(distinct[0].input_ids[:n_prefix]) if n_prefix and mine else None
+            computed: list[tuple[list[int], np.ndarray]] = []
+            for chunk in mine:
                 batch = self.make_batch([_drop_prefix(distinct[i], n_prefix) for i in chunk], n_prefix)
                 hidden = self.forward_hidden(batch, readout.layer, hook, cache)
-                pooled = self.pool(hidden, batch, readout.pooling).float().cpu().numpy()
+                computed.append((chunk, self.pool(hidden, batch, readout.pooling).float().cpu().numpy()))
+                advance(len(chunk))
+        for part in gather_objects(computed) if process.count > 1 else [computed]:
+            for chunk, pooled in part:
                 for row, index in enumerate(chunk):
                     vectors[index] = pooled[row]
-                advance(len(chunk))
         if not distinct:
             return np.zeros((0, 0), dtype=np.float32)
         table = np.stack(vectors).astype(np.float32)  # type: ignore[arg-type]

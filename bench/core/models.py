@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.core.distributed import device_of_this_process
 from bench.core.errors import BenchError, ModelError
 from bench.core.hashing import sha256_file
 from bench.core.progress import console, warn
@@ -366,7 +367,7 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str | None = N
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    device = device or default_device()
+    device = device_of_this_process(device or default_device())
     dtype = dtype or default_dtype(device)
     if dtype == INT8 and not device.startswith("cpu"):
         raise ModelError(f"--dtype int8 is a CPU lane (dynamic quantization); the device is {device}")

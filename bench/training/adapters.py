@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.core.distributed import is_main_process, wait_for_all
 from bench.core.hashing import json_digest
 from bench.core.settings import cache_dir
 from bench.training.trainer import ADAPTER_DIR
@@ -74,14 +75,23 @@ class AdapterFolder:
         return json.loads((self.path / SUMMARY).read_text())
 
     def start(self) -> Path:
-        """A clean staging folder to train into (leftovers of an interrupted run are removed)."""
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self.staging.mkdir(parents=True)
+        """A clean staging folder to train into (leftovers of an interrupted run are removed; by the main
+        process, inside a multi-process launch)."""
+        if is_main_process():
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging.mkdir(parents=True)
+        wait_for_all()
         return self.staging
 
     def commit(self, summary: dict[str, Any], base_model: str | None = None) -> None:
         """Write the summary and move the staging folder into place; ``base_model`` replaces the local
-        path peft wrote as ``base_model_name_or_path`` (so the adapter says portably what it belongs to)."""
+        path peft wrote as ``base_model_name_or_path`` (so the adapter says portably what it belongs to).
+        Inside a multi-process launch the main process does it and the others wait."""
+        if is_main_process():
+            self._commit(summary, base_model)
+        wait_for_all()
+
+    def _commit(self, summary: dict[str, Any], base_model: str | None) -> None:
         if base_model is not None:
             config_path = self.staging / ADAPTER_DIR / "adapter_config.json"
             config = json.loads(config_path.read_text())

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bench.core.distributed import gather_objects, ranks
 from bench.core.engine import EmbeddingEngine, EncodeItem, Readout
 from bench.core.progress import progress_bar
 from bench.core.sequences import ChatFormatter, PromptResponse, response_logprobs
@@ -97,18 +98,22 @@ class PreferenceObjective(Objective):
         return [self.sequence(example.premise, response) for response in example.responses]
 
     def setup(self, model: Any, examples: Sequence[Ranked], show_progress: bool = True) -> None:
-        """Reference log-probs of every (prompt, response), computed once with the adapter disabled."""
+        """Reference log-probs of every (prompt, response), computed once with the adapter disabled; inside
+        a multi-process launch each process computes every n-th batch and all of them keep every value."""
         todo = sorted(
             {s for e in examples for s in self.sequences(e)} - set(self.reference),
-            key=lambda s: len(s.prompt) + len(s.response),
+            key=lambda s: len(s.prompt) + len(s.response),  # ties: set order, the same in every process
         )
-        with progress_bar(len(todo), "reference log-probs", unit="seq", enabled=show_progress) as advance:
-            for start in range(0, len(todo), self.reference_batch_size):
-                chunk = todo[start : start + self.reference_batch_size]
-                self.reference.update(
-                    zip(chunk, self._reference_logprobs(model, chunk).tolist(), strict=True)
-                )
+        size = self.reference_batch_size
+        mine = ranks().share([todo[start : start + size] for start in range(0, len(todo), size)])
+        computed: dict[PromptResponse, float] = {}
+        total = sum(map(len, mine))
+        with progress_bar(total, "reference log-probs", unit="seq", enabled=show_progress) as advance:
+            for chunk in mine:
+                computed.update(zip(chunk, self._reference_logprobs(model, chunk).tolist(), strict=True))
                 advance(len(chunk))
+        for part in gather_objects(computed):
+            self.reference.update(part)
 
     def _reference_logprobs(self, model: Any, sequences: list[PromptResponse]) -> torch.Tensor:
         was_training = model.training

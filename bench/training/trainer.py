@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -18,6 +19,13 @@ from typing import Any
 
 import torch
 
+from bench.core.distributed import (
+    is_main_process,
+    ranks,
+    sum_across_processes,
+    sum_gradients,
+    wait_for_all,
+)
 from bench.core.errors import BenchError
 from bench.core.progress import console, training_bar
 from bench.training.nli import Ranked
@@ -144,14 +152,17 @@ class Trainer:
         return steps
 
     def train(self, train: Sequence[Ranked], heldout: Sequence[Ranked]) -> TrainingSummary:
+        """Run the loop; inside a multi-process launch every process runs it on its share of each step
+        (see :meth:`_step`), the main process alone writes files, and all read the kept adapter."""
         from transformers import get_cosine_schedule_with_warmup
 
         if not train:
             raise BenchError("no training examples (check --train-samples and the NLI data)")
         s = self.settings
+        main = is_main_process()
         started = time.perf_counter()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.objective.setup(self.model, [*train, *heldout], self.show_progress)
+        self.objective.setup(self.model, [*train, *heldout], self.show_progress and main)
         before = self.objective.evaluate(self.model, heldout) if heldout else {}
         steps = self.batches(train)
         if s.disable_dropout:
@@ -170,8 +181,8 @@ class Trainer:
         seen = 0
         log_path = self.out_dir / "training_log.jsonl"
         with (
-            open(log_path, "w", encoding="utf-8") as log,
-            training_bar(len(steps), "training", self.show_progress) as update,
+            open(log_path if main else os.devnull, "w", encoding="utf-8") as log,
+            training_bar(len(steps), "training", self.show_progress and main) as update,
         ):
             for number, examples in enumerate(steps, start=1):
                 record = self._step(number, examples, optimizer, scheduler, params)
@@ -182,15 +193,16 @@ class Trainer:
                        step_seconds=record["seconds"])  # fmt: skip
                 if self._evaluate_now(number, len(steps), seen_before, seen):
                     if self.score_dev is None:
-                        save_adapter(self.model, self.out_dir / ADAPTER_DIR)
+                        self._save_adapter(main)
                         continue
-                    dev = self.score_dev()
+                    dev = self.score_dev()  # every process: the engine shards the dev sentences
                     curve.append({"step": number, "samples": seen, "stsb_dev": dev})
                     log.write(json.dumps({"step": number, "samples": seen, "stsb_dev": dev}) + "\n")
-                    console.print(f"step {number} ({seen} samples): STS-B dev Spearman {dev:.2f}")
+                    if main:
+                        console.print(f"step {number} ({seen} samples): STS-B dev Spearman {dev:.2f}")
                     if best is None or dev > best[0]:
                         best = (dev, number)
-                        save_adapter(self.model, self.out_dir / ADAPTER_DIR)
+                        self._save_adapter(main)
                     log.flush()
                     if self.on_dev_score is not None:
                         self.on_dev_score(number, dev)
@@ -208,8 +220,15 @@ class Trainer:
             heldout_after=after,
             settings=asdict(s),
         )
-        write_curves(log_path, curve, self.out_dir, summary.best_step)
+        if main:
+            write_curves(log_path, curve, self.out_dir, summary.best_step)
         return summary
+
+    def _save_adapter(self, main: bool) -> None:
+        """The main process writes the adapter; the others wait until it is there."""
+        if main:
+            save_adapter(self.model, self.out_dir / ADAPTER_DIR)
+        wait_for_all()
 
     def _evaluate_now(self, step: int, total: int, seen_before: int, seen: int) -> bool:
         """At the last step, and every ``eval_every`` steps or each time the samples seen pass a multiple
@@ -223,21 +242,28 @@ class Trainer:
         return every > 0 and step % every == 0
 
     def _step(self, number: int, examples: list[Ranked], optimizer, scheduler, params) -> dict[str, Any]:
+        """One optimizer step over ``examples``. Each process takes its share of them (all of them in one
+        process), divides its losses by the step's whole size and adds its gradients to the others':
+        the gradient, and so every weight update, is the one-process one."""
         start = time.perf_counter()
         self.model.train()
         micro = self.settings.micro_batch
+        local = ranks().share(examples)
         totals: dict[str, float] = {}
         loss_sum = 0.0
-        for i in range(0, len(examples), micro):
-            chunk = examples[i : i + micro]
+        for i in range(0, len(local), micro):
+            chunk = local[i : i + micro]
             out = self.objective.step(self.model, chunk)
             loss = out.loss.sum() / len(examples)  # the step's mean over all its examples
-            if not torch.isfinite(loss):
-                raise BenchError(f"training stopped: the loss is {loss.item()} at step {number}")
             loss.backward()
             loss_sum += loss.item()
             for name, value in out.metrics.items():
                 totals[name] = totals.get(name, 0.0) + value * len(chunk)
+        sum_gradients(params)
+        totals = sum_across_processes({**totals, "loss": loss_sum})
+        loss_sum = totals.pop("loss")
+        if not math.isfinite(loss_sum):  # checked after the sum: every process stops at the same step
+            raise BenchError(f"training stopped: the loss is {loss_sum} at step {number}")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.settings.max_grad_norm).item()
         optimizer.step()
         scheduler.step()

@@ -1,0 +1,73 @@
+"""What the distributed tests run, in one process (``python``) or in several (``accelerate launch``): an
+encode of sentences with the embedding engine and a short DPO training of the tiny model, both written
+by the main process to ``OUT/<what>.npz`` for the test to compare.
+
+Usage: python tests/distributed_worker.py MODEL_DIR OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.core.distributed import is_main_process, ranks
+from bench.core.engine import EmbeddingEngine, EncodeItem, Readout
+from bench.core.models import load_model, resolve_model
+from bench.core.sequences import ChatFormatter
+from bench.training.nli import Ranked
+from bench.training.objectives import PreferenceObjective, pairwise_dpo
+from bench.training.trainer import LoraSettings, Trainer, TrainSettings, attach_lora
+
+SENTENCES = [
+    "A man is playing a guitar.", "A woman is slicing an onion.", "Two dogs run across the field.",
+    "The cat sleeps on the sofa.", "A child is riding a bike.", "Kids are playing in the yard.",
+]  # fmt: skip
+PROMPT = 'Keep the same meaning of this sentence: "{s}", while making some changes.'
+
+
+def _items(tokenizer) -> list[EncodeItem]:
+    texts = [f'This sentence : "{s}" means in one word:"' for s in SENTENCES] + [s * 2 for s in SENTENCES]
+    return [EncodeItem(tuple(tokenizer(t)["input_ids"])) for t in texts * 2]  # duplicates too
+
+
+def main(model_dir: str, out_dir: str) -> None:
+    out = Path(out_dir)
+    torch.manual_seed(0)
+    loaded = load_model(resolve_model(model_dir), device="cpu")
+    engine = EmbeddingEngine(loaded.model, loaded.tokenizer.pad_token_id, batch_size=3, show_progress=False)
+    items = _items(loaded.tokenizer)
+    vectors = engine.encode(items, Readout(-1, "last"))
+    mean_pooled = engine.encode(items, Readout(2, "mean"))
+
+    pairs = [(SENTENCES[(i + 1) % 6], SENTENCES[(i + 3) % 6]) for i in range(13)]
+    examples = [Ranked(f"{SENTENCES[i % 6]} {i}", pair) for i, pair in enumerate(pairs)]
+    model = attach_lora(loaded.model, LoraSettings(), seed=0)
+    formatter = ChatFormatter(loaded.tokenizer, "You are a helpful assistant")
+    objective = PreferenceObjective(formatter, PROMPT, 0.1, pairwise_dpo, loaded.tokenizer.pad_token_id)
+    adapted = EmbeddingEngine(model, loaded.tokenizer.pad_token_id, batch_size=4, show_progress=False)
+
+    def dev_score() -> float:  # sharded through the engine, like the STS-B dev scorer
+        table = adapted.encode(items[:8], Readout(-1, "last"))
+        return float(np.round(table.sum() * 1e-3, 6))
+
+    settings = TrainSettings(learning_rate=5e-3, warmup_ratio=0.0, epochs=1, micro_batch=2, grad_accum=3,
+                             eval_every=1, disable_dropout=True)  # fmt: skip
+    trainer = Trainer(model, objective, settings, out / "training", dev_score, show_progress=False)
+    summary = trainer.train(examples, examples[:3])
+    if is_main_process():
+        lora = {name: p.detach().numpy() for name, p in model.named_parameters() if "lora_" in name}
+        log = [
+            json.loads(line) for line in (out / "training" / "training_log.jsonl").read_text().splitlines()
+        ]
+        losses = np.array([r["loss"] for r in log if "loss" in r])
+        dev = np.array([p["stsb_dev"] for p in summary.dev_curve])
+        np.savez(out / "result.npz", vectors=vectors, mean_pooled=mean_pooled, losses=losses, dev=dev,
+                 processes=ranks().count, **{f"lora/{k}": v for k, v in lora.items()})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
