@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export BENCH_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install demo test lint bench-encode bench-dpo gemma
+.PHONY: install demo test lint bench-encode bench-dpo bench-scale gemma
 
 install: $(STAMP)
 
@@ -50,3 +50,6 @@ bench-encode: install
 
 bench-dpo: install
 	$(BIN)/python benchmarks/dpo_step.py
+
+bench-scale: install
+	$(BIN)/python benchmarks/scale.py
