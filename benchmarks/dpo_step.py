@@ -3,9 +3,15 @@
 Straightforward = what a first implementation does every step: a reference forward with the adapter
 disabled, then a policy forward computing logits over the full sequence (``model(...).logits``), both
 on chosen and rejected padded to the batch's longest row. Project = ``PreferenceObjective``: reference
-log-probs computed once before training (not timed per step: it is a one-off pass), the LM head
-applied only to response positions, dynamic padding. Both do forward + backward + AdamW on the same
-LoRA model and the same real NLI triplets. Prints seconds/step, the ratio and the loss of each.
+log-probs computed once before training (not timed per step: it is a one-off pass), each prompt computed
+once for its two responses, the prefix every prompt shares (system prompt and template head) computed
+once per step, the LM head applied only to response positions, dynamic padding. "project, no shared
+prefix" is the project's step without that last-but-one saving (the step before it was added). All do
+forward + backward + AdamW on the same LoRA model and the same real NLI triplets. Prints seconds/step,
+the ratio, the loss of each, and each step's share of this machine's fp32 limit, measured in the same
+run as the speed of a large fp32 matrix product: (4 x body params x distinct tokens + 4 x LM-head params
+x response tokens) / step time / that speed, where distinct tokens count the shared prefix once (the
+work a step cannot avoid: forward, and backward through the frozen weights to the adapters).
 
     BENCH_DATA_DIR=../shared/data .venv/bin/python benchmarks/dpo_step.py [--batch 8] [--steps 5]
 """
@@ -79,9 +85,22 @@ def main() -> None:
     def naive(batch):
         return straightforward_step(model, objective, batch, pad_id, 0.1)
 
+    import bench.core.sequences as sequences_module
+
+    shared_prefix_length = sequences_module._shared_prefix_length
+
+    def project_without_shared_prefix(batch):
+        sequences_module._shared_prefix_length = lambda prompts: 0
+        try:
+            return project(batch)
+        finally:
+            sequences_module._shared_prefix_length = shared_prefix_length
+
     model.train()
     results = {}
-    for name, step in (("straightforward", naive), ("project", project)):
+    variants = (("straightforward", naive), ("project, no shared prefix", project_without_shared_prefix),
+                ("project", project))  # fmt: skip
+    for name, step in variants:
         state = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
         times, losses = [], []
         for i, batch in enumerate(batches):
@@ -96,11 +115,48 @@ def main() -> None:
         model.load_state_dict(state, strict=False)  # both variants start from the same adapter
         results[name] = (sum(times) / len(times), losses[0])
     tokens = sum(len(s.prompt) + len(s.response) for e in batches[0] for s in objective.sequences(e))
+    work = useful_flops(loaded.model, objective, batches[1:])
+    peak = matmul_flops_per_second()
     print(f"model {args.model}, batch {args.batch} triplets ({tokens} tokens), {args.steps} timed steps, "
-          f"{torch.get_num_threads()} threads")  # fmt: skip
+          f"{torch.get_num_threads()} threads; fp32 matrix product: {peak / 1e9:.0f} GFLOP/s")  # fmt: skip
     for name, (seconds, first_loss) in results.items():
-        print(f"{name:>16}: {seconds:6.2f} s/step   first-step loss {first_loss:.6f}")
-    print(f"speed-up: {results['straightforward'][0] / results['project'][0]:.2f}x")
+        share = work / seconds / peak
+        print(f"{name:>26}: {seconds:6.2f} s/step   first-step loss {first_loss:.6f}   "
+              f"{share:5.1%} of the fp32 limit")  # fmt: skip
+    for name in ("project, no shared prefix", "project"):
+        print(f"speed-up of {name}: {results['straightforward'][0] / results[name][0]:.2f}x")
+
+
+def matmul_flops_per_second(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's fp32 limit: the best of a few large matrix products."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def _timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def useful_flops(causal_lm, objective, batches) -> float:
+    """Mean per step of the work a step cannot avoid (see the module docstring)."""
+    from bench.core.sequences import _shared_prefix_length
+
+    head = causal_lm.get_output_embeddings().weight.numel()
+    embeddings = causal_lm.get_input_embeddings().weight.numel()
+    body = sum(p.numel() for p in causal_lm.parameters()) - embeddings - (0 if head == embeddings else head)
+    total = 0.0
+    for batch in batches:
+        sequences = [s for e in batch for s in objective.sequences(e)]
+        prompts = list(dict.fromkeys(s.prompt for s in sequences))
+        shared = _shared_prefix_length(prompts)
+        distinct = shared + sum(len(p) - shared for p in prompts) + sum(len(s.response) for s in sequences)
+        responses = sum(len(s.response) for s in sequences)
+        total += 4 * body * distinct + 4 * head * responses
+    return total / len(batches)
 
 
 if __name__ == "__main__":

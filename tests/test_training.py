@@ -243,7 +243,7 @@ def test_runner_trains_records_and_leaves_other_methods_unchanged(
 
 
 def test_shared_prompt_path_matches_full_sequences_in_value_and_gradient(fresh_model):
-    from bench.core.sequences import _full_sequence_logprobs, _shared_prompt_logprobs
+    from bench.core.sequences import _full_sequence_logprobs, _shared_prefix_length, _shared_prompt_logprobs
 
     model = attach_lora(fresh_model.model, LoraSettings(), seed=0)
     with torch.no_grad():  # a non-zero adapter, so gradients reach both LoRA matrices
@@ -253,6 +253,8 @@ def test_shared_prompt_path_matches_full_sequences_in_value_and_gradient(fresh_m
     model.eval()  # no LoRA dropout: both paths must see the same function
     objective = _objective(fresh_model)
     sequences = [s for e in _examples(3) for s in objective.sequences(e)]
+    # system prompt and template head: one forward for all prompts, continued by each prompt's rest
+    assert _shared_prefix_length(list(dict.fromkeys(s.prompt for s in sequences))) >= 5
     pad = fresh_model.tokenizer.pad_token_id
     grads = []
     for path in (_full_sequence_logprobs, _shared_prompt_logprobs):
@@ -264,6 +266,15 @@ def test_shared_prompt_path_matches_full_sequences_in_value_and_gradient(fresh_m
     torch.testing.assert_close(grads[3], grads[1], atol=1e-4, rtol=1e-4)
     for full, shared in zip(grads[0], grads[2], strict=True):
         torch.testing.assert_close(shared, full, atol=1e-4, rtol=1e-3)
+
+
+def test_the_shared_prefix_leaves_every_prompt_a_token_of_its_own():
+    from bench.core.sequences import _shared_prefix_length
+
+    assert _shared_prefix_length([(1, 2, 3, 4), (1, 2, 3, 5, 6)]) == 3
+    assert _shared_prefix_length([(1, 2, 3), (1, 2, 3, 4)]) == 2  # the shorter prompt keeps its last token
+    assert _shared_prefix_length([(1, 2), (1, 3)]) == 0  # one shared token is not worth a forward
+    assert _shared_prefix_length([(1, 2, 3)]) == 0
 
 
 def test_merged_for_inference_matches_the_adapter_and_leaves_the_model_untouched(tiny_model_dir):

@@ -115,11 +115,24 @@ def _shared_prompt_logprobs(
     decoder = decoder_of(causal_lm)
     prompts = list(dict.fromkeys(s.prompt for s in sequences))
     owner = torch.tensor([prompts.index(s.prompt) for s in sequences], device=device)
-    # prompts left-padded, so every prompt's last token sits in the last column
-    p_ids, p_mask = pad_rows(prompts, pad_token_id, side="left")
+    # the token prefix every prompt shares (system prompt, template head): one forward at batch size 1
+    n_shared = _shared_prefix_length(prompts)
+    prefix_cache = None
+    if n_shared:
+        head = decoder(input_ids=torch.tensor([prompts[0][:n_shared]], device=device), use_cache=True)
+        prefix_cache = DynamicCache(
+            ddp_cache_data=[
+                (layer.keys.expand(len(prompts), -1, -1, -1), layer.values.expand(len(prompts), -1, -1, -1))
+                for layer in returned_cache(head).layers
+            ]
+        )
+    # the rest of each prompt left-padded, so every prompt's last token sits in the last column
+    p_ids, p_mask = pad_rows([p[n_shared:] for p in prompts], pad_token_id, side="left")
     p_ids, p_mask = p_ids.to(device), p_mask.to(device)
-    p_positions = (p_mask.cumsum(-1) - 1).clamp(min=0)
-    out = decoder(input_ids=p_ids, attention_mask=p_mask, position_ids=p_positions, use_cache=True)
+    p_positions = n_shared + (p_mask.cumsum(-1) - 1).clamp(min=0)
+    p_mask = torch.cat([torch.ones((len(prompts), n_shared), dtype=p_mask.dtype, device=device), p_mask], 1)
+    cache = {cache_argument(decoder): prefix_cache} if prefix_cache is not None else {}
+    out = decoder(input_ids=p_ids, attention_mask=p_mask, position_ids=p_positions, use_cache=True, **cache)
     # responses right-padded, continuing from their prompt's cache
     r_ids, r_mask = pad_rows([s.response for s in sequences], pad_token_id, side="right")
     r_width = r_ids.shape[1]
@@ -144,3 +157,16 @@ def _shared_prompt_logprobs(
     rest = _token_logprobs(causal_lm, hidden[:, :-1][predicts], r_ids[:, 1:][predicts])
     rows = torch.arange(len(sequences), device=device).unsqueeze(1).expand_as(predicts)[predicts]
     return first + _sum_by_row(rest, rows, len(sequences))
+
+
+def _shared_prefix_length(prompts: list[tuple[int, ...]]) -> int:
+    """Tokens at the start of every prompt (0 for one prompt, or when fewer than 2 are shared); each
+    prompt keeps at least one token of its own, whose state predicts the first response token."""
+    if len(prompts) < 2:
+        return 0
+    n = min(len(p) for p in prompts) - 1
+    first = prompts[0]
+    for prompt in prompts[1:]:
+        while n > 0 and prompt[:n] != first[:n]:
+            n -= 1
+    return n if n >= 2 else 0
