@@ -528,6 +528,8 @@ def _check_launch(args: argparse.Namespace) -> None:
         )
     if args.dry_run:
         raise BenchError("--dry-run changes nothing: run it without accelerate launch")
+    if args.dtype == "int8":
+        raise BenchError("--dtype int8 is a one-process CPU lane: run it without accelerate launch")
     if not is_main_process():
         args.quiet = True
         set_quiet(True)
@@ -537,8 +539,14 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     from bench.ablation.flow import run_ablation
     from bench.ablation.space import load_space_file, parse_params
     from bench.ablation.study import AblationRequest
+    from bench.core.distributed import launched
     from bench.core.method import METHODS
 
+    if launched():
+        raise BenchError(
+            "bench ablate runs its trials in one process (--workers for parallel trials); "
+            "run it without accelerate launch"
+        )
     args.out = args.out or DEFAULT_RESULTS_DIR
     cls = METHODS.get(args.method)
     if args.space and args.params:

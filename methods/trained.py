@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from bench.core.dev_score import stsb_dev_scorer
+from bench.core.distributed import decided_by_main
 from bench.core.engine import Readout
 from bench.core.errors import BenchError
 from bench.core.method import RunContext
@@ -93,7 +94,7 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
         self.folder = AdapterFolder.for_key(base.spec.slug(), trained_as, key)
         self._base = base
         model = None
-        if self.folder.is_complete() and not self.context.retrain:
+        if not self.context.retrain and decided_by_main(self.folder.is_complete):
             model = self._reuse(base)
         if model is None:
             model = self._train(base, data, cfg)
@@ -106,7 +107,8 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
         from peft import PeftModel
 
         assert self.folder is not None
-        problem = self.folder.problem()  # checked first: a failed load would leave LoRA layers behind
+        # checked first (a failed load would leave LoRA layers behind), by the main process for all
+        problem = decided_by_main(self.folder.problem)
         if problem is None:
             console.print(f"{self.name}: reusing trained adapter {self.folder.adapter}")
             model = PeftModel.from_pretrained(base.model, str(self.folder.adapter))

@@ -19,13 +19,14 @@ from bench.core.engine import EmbeddingEngine, EncodeItem, Readout
 from bench.core.models import load_model, resolve_model
 from bench.core.sequences import ChatFormatter
 from bench.training.nli import Ranked
-from bench.training.objectives import PreferenceObjective, pairwise_dpo
+from bench.training.objectives import ContrastiveObjective, PreferenceObjective, pairwise_dpo
 from bench.training.trainer import LoraSettings, Trainer, TrainSettings, attach_lora
 
 SENTENCES = [
     "A man is playing a guitar.", "A woman is slicing an onion.", "Two dogs run across the field.",
     "The cat sleeps on the sofa.", "A child is riding a bike.", "Kids are playing in the yard.",
 ]  # fmt: skip
+PROMPTEOL = 'This sentence : "{}" means in one word:"'
 PROMPT = 'Keep the same meaning of this sentence: "{s}", while making some changes.'
 
 
@@ -58,15 +59,25 @@ def main(model_dir: str, out_dir: str) -> None:
                              eval_every=1, disable_dropout=True)  # fmt: skip
     trainer = Trainer(model, objective, settings, out / "training", dev_score, show_progress=False)
     summary = trainer.train(examples, examples[:3])
+
+    # InfoNCE with in-batch negatives: the loss depends on which examples share a micro-batch
+    def to_item(sentence: str) -> EncodeItem:
+        return EncodeItem(tuple(loaded.tokenizer(PROMPTEOL.format(sentence))["input_ids"]))
+
+    contrastive = ContrastiveObjective(to_item, Readout(-1, "last"), loaded.tokenizer.pad_token_id)
+    Trainer(model, contrastive, settings, out / "contrastive", None, show_progress=False).train(examples, [])
     if is_main_process():
-        lora = {name: p.detach().numpy() for name, p in model.named_parameters() if "lora_" in name}
-        log = [
-            json.loads(line) for line in (out / "training" / "training_log.jsonl").read_text().splitlines()
-        ]
-        losses = np.array([r["loss"] for r in log if "loss" in r])
+        lora = {f"lora/{name}": p.detach().numpy() for name, p in model.named_parameters() if "lora_" in name}
         dev = np.array([p["stsb_dev"] for p in summary.dev_curve])
-        np.savez(out / "result.npz", vectors=vectors, mean_pooled=mean_pooled, losses=losses, dev=dev,
-                 processes=ranks().count, **{f"lora/{k}": v for k, v in lora.items()})  # fmt: skip
+        curves = {name: _losses(out / folder) for name, folder in
+                  (("losses", "training"), ("contrastive_losses", "contrastive"))}  # fmt: skip
+        np.savez(out / "result.npz", vectors=vectors, mean_pooled=mean_pooled, dev=dev,
+                 processes=ranks().count, **curves, **lora)  # fmt: skip
+
+
+def _losses(folder: Path) -> np.ndarray:
+    lines = (folder / "training_log.jsonl").read_text().splitlines()
+    return np.array([json.loads(line)["loss"] for line in lines if '"loss"' in line])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.core.distributed import Ranks, launched, ranks, sum_across_processes
+from bench.core.distributed import (
+    Ranks,
+    decided_by_main,
+    launched,
+    main_process_first,
+    ranks,
+    sum_across_processes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "distributed_worker.py"
@@ -50,12 +57,15 @@ def test_two_processes_encode_exactly_what_one_encodes(one_and_two):
 
 
 def test_two_processes_train_the_one_process_model(one_and_two):
-    """Same effective batch (6 examples a step, the last step 1 example, so one process has none):
+    """Same effective batch (6 examples a step in micro-batches of 2, the last step 1 example, so one
+    process has none):
     loss curve within 1e-5 relative, dev curve equal, LoRA weights within 1e-4 absolute (the gradient is
     summed in a different order; Adam's normalisation amplifies that rounding in the smallest entries,
     while the weights themselves move by about 1e-2 in these 3 steps)."""
     one, two = one_and_two
     np.testing.assert_allclose(one["losses"], two["losses"], rtol=1e-5)
+    # in-batch negatives: each process takes whole micro-batches, so the negatives are the same
+    np.testing.assert_allclose(one["contrastive_losses"], two["contrastive_losses"], rtol=1e-5)
     np.testing.assert_allclose(one["dev"], two["dev"], atol=1e-6)
     lora = [k for k in one.files if k.startswith("lora/")]
     assert lora and sorted(lora) == sorted(k for k in two.files if k.startswith("lora/"))
@@ -68,6 +78,7 @@ def test_two_processes_train_the_one_process_model(one_and_two):
 def test_one_process_is_the_identity():
     assert not launched() and ranks() == Ranks(0, 1, 0) and ranks().is_main
     assert sum_across_processes({"loss": 1.5}) == {"loss": 1.5}
+    assert decided_by_main(lambda: "stored") == "stored" and main_process_first(lambda: 3) == 3
 
 
 def test_every_process_gets_every_nth_item():

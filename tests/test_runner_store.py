@@ -218,10 +218,12 @@ def test_a_relabelled_record_keeps_its_predictions(tmp_path):
     key = ResultKey("m", "prompteol", "abc", "STS12")
     cosine = np.linspace(0, 1, 5)
     store.write(key, _record("prompteol", "STS12", 50.0), {"cosine": cosine, "gold": cosine})
-    store.write(key, store.read(key).relabelled("prompteol[best]"))  # what a run with a new label does
+    store.relabel(key, "prompteol[best]")  # what a run with a new label does
     relabelled = store.read(key)
     assert relabelled.method.label == "prompteol[best]"
     np.testing.assert_array_equal(store.predictions(relabelled)["cosine"], cosine)
+    store.write(key, store.read(key).relabelled("sempa[best]"))  # a record rewritten without predictions
+    np.testing.assert_array_equal(store.predictions(store.read(key))["cosine"], cosine)
     store.write(key, _record("prompteol", "STS12", 51.0))  # a new result without predictions: the old ones go
     assert not store.predictions_path(key).exists() and store.predictions(store.read(key)) == {}
 

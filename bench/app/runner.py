@@ -16,7 +16,7 @@ from bench.app.int8_gate import Int8Gate, int8_gate
 from bench.app.records import BASE_ROW, DataProvenance, MethodInfo, ResultRecord
 from bench.app.store import ResultKey, ResultStore
 from bench.core.atomic import check_writable_folder
-from bench.core.distributed import is_main_process, launched, main_process_first
+from bench.core.distributed import decided_by_main, is_main_process, launched, main_process_first
 from bench.core.embedding_cache import EmbeddingCache
 from bench.core.errors import BenchError
 from bench.core.hashing import array_sha256, json_digest
@@ -295,7 +295,9 @@ def _plan(
                         steps.append(PlannedStep(cls, seed, suite, task, key, shown, True, True, repeat=True))
                         continue
                     planned.add(key)
-                    stored = not overwrite and store.has_valid(key, move_invalid=not read_only)
+                    stored = not overwrite and decided_by_main(
+                        lambda key=key: store.has_valid(key, move_invalid=not read_only)
+                    )
                     steps.append(PlannedStep(cls, seed, suite, task, key, shown, scored.shared, stored))
     return steps
 
@@ -396,7 +398,7 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
             shown += f" seed {seed}" if seeds_shown else ""
             keys.append(key)
             # stored now: planned as such, or finished meanwhile by a concurrent run
-            stored = step.stored or (not overwrite and store.has_valid(key))
+            stored = step.stored or (not overwrite and decided_by_main(lambda key=key: store.has_valid(key)))
             if key in session.computed or stored:
                 console.print(f"[dim]{shown} / {task}: stored result reused ({store.path(key)})[/dim]")
                 if not step.shared and not step.repeat and cls.name in request.labels:
@@ -463,9 +465,8 @@ def cache_namespace(method: Method, provider: ModelProvider) -> CacheNamespace |
 
 def _relabel(store: ResultStore, key: ResultKey, label: str) -> None:
     """Give a reused result the row label this run asked for (e.g. ``sempa[best]``)."""
-    record = store.read(key)
-    if record.method.label != label and is_main_process():
-        store.write(key, record.relabelled(label))
+    if is_main_process():
+        store.relabel(key, label)
 
 
 def _evaluate(

@@ -139,6 +139,15 @@ class ResultStore:
             atomic_write_json(path, record.to_dict())
         return path
 
+    def relabel(self, key: ResultKey, label: str) -> None:
+        """Give a stored record another row label, its predictions untouched (read and written under the
+        folder's lock, so a concurrent rewrite of the pair is never undone)."""
+        path = self.path(key)
+        with folder_lock(path.parent):
+            record = self._load(path)
+            if record.method.label != label:
+                atomic_write_json(path, record.relabelled(label).to_dict())
+
     def predictions(self, record: ResultRecord) -> dict[str, np.ndarray]:
         """The per-item predictions stored beside a record read from this store (empty: none stored)."""
         if record.path is None:

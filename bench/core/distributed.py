@@ -128,3 +128,12 @@ def main_process_first(work: Callable[[], T]) -> T:
     if ranks().is_main:
         wait_for_all()
     return result
+
+
+def decided_by_main(decide: Callable[[], T]) -> T:
+    """``decide()`` in the main process alone, its answer in every process: for decisions that read
+    files another run may change meanwhile (is a result stored? is an adapter complete?), so that all
+    processes take the same branch and meet at the same collectives."""
+    if ranks().count == 1:
+        return decide()
+    return gather_objects(decide() if ranks().is_main else None)[0]

@@ -163,10 +163,11 @@ def _write_transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite may have rolled back already (e.g. a full disk)
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 def _retry_busy(operation: Callable[[], T]) -> T:

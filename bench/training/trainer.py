@@ -242,17 +242,18 @@ class Trainer:
         return every > 0 and step % every == 0
 
     def _step(self, number: int, examples: list[Ranked], optimizer, scheduler, params) -> dict[str, Any]:
-        """One optimizer step over ``examples``. Each process takes its share of them (all of them in one
-        process), divides its losses by the step's whole size and adds its gradients to the others':
-        the gradient, and so every weight update, is the one-process one."""
+        """One optimizer step over ``examples`` in micro-batches. Each process takes its share of the
+        micro-batches (all of them in one process; whole micro-batches, so losses that look across a
+        batch, in-batch negatives, see the one-process batches), divides its losses by the step's whole
+        size and adds its gradients to the others': the gradient, and so every weight update, is the
+        one-process one."""
         start = time.perf_counter()
         self.model.train()
         micro = self.settings.micro_batch
-        local = ranks().share(examples)
+        chunks = ranks().share([examples[i : i + micro] for i in range(0, len(examples), micro)])
         totals: dict[str, float] = {}
         loss_sum = 0.0
-        for i in range(0, len(local), micro):
-            chunk = local[i : i + micro]
+        for chunk in chunks:
             out = self.objective.step(self.model, chunk)
             loss = out.loss.sum() / len(examples)  # the step's mean over all its examples
             loss.backward()
