@@ -122,7 +122,7 @@ class ResultStore:
         record carries their SHA-256, so predictions left by an interrupted overwrite are detected). The
         pair is written under the method folder's lock: two runs storing the same result at once leave
         one run's pair, never one's record beside the other's predictions. Without ``predictions``, the
-        stored ones stay when the record refers to them (a relabelled record) and go otherwise."""
+        stored ones stay when the record carries their SHA-256 (a relabelled record) and go otherwise."""
         path = self.path(key)
         with folder_lock(path.parent):
             if predictions:
@@ -134,10 +134,15 @@ class ResultStore:
                 arrays = {name: len(np.asarray(v)) for name, v in predictions.items()}
                 info = {**record.details.get("predictions", {}), "arrays": arrays, "npz_sha256": digest}
                 record = replace(record, details={**record.details, "predictions": info})
-            elif not record.details.get("predictions"):
+            elif not self._refers_to_stored_predictions(key, record):
                 self.predictions_path(key).unlink(missing_ok=True)  # a stale file of an earlier result
             atomic_write_json(path, record.to_dict())
         return path
+
+    def _refers_to_stored_predictions(self, key: ResultKey, record: ResultRecord) -> bool:
+        digest = (record.details.get("predictions") or {}).get("npz_sha256")
+        path = self.predictions_path(key)
+        return bool(digest) and path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest
 
     def relabel(self, key: ResultKey, label: str) -> None:
         """Give a stored record another row label, its predictions untouched (read and written under the
