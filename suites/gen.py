@@ -26,6 +26,7 @@ import yaml
 from bench.core.errors import BenchError
 from bench.core.hashing import json_digest
 from bench.core.lora_merge import is_peft_model, merged_for_inference
+from bench.core.progress import progress_enabled
 from bench.core.settings import cache_dir
 from bench.core.suite import Evaluand, Suite, TaskOutcome
 from suites import gen_data
@@ -234,8 +235,6 @@ class GenSuite(Suite):
         return "Gen avg"
 
     def evaluate(self, evaluand: Evaluand, task: str, data_dir: Path, limit: int | None) -> TaskOutcome:
-        from lm_eval.models.huggingface import HFLM
-
         spec = self.spec(task)
         loaded = evaluand.causal_lm()
         if loaded is None:
@@ -244,7 +243,7 @@ class GenSuite(Suite):
         start = time.perf_counter()
         with merged_for_inference(loaded.model) as model:
             results = self._simple_evaluate(
-                HFLM(pretrained=model, tokenizer=loaded.tokenizer, batch_size=evaluand.batch_size),
+                harness_model(model, loaded.tokenizer, evaluand.batch_size),
                 spec,
                 folder,
                 limit,
@@ -295,6 +294,28 @@ class GenSuite(Suite):
                 torch_random_seed=seed,
                 fewshot_random_seed=seed,
             )
+
+
+def harness_model(model: Any, tokenizer: Any, batch_size: int) -> Any:
+    """lm-eval's HF model around a loaded model. Its "Running ... requests" bars pass their own
+    ``disable`` flag (so TQDM_DISABLE does not reach them): they are drawn only when bench shows progress
+    on a terminal, never as a line per refresh in a log file."""
+    from lm_eval.models.huggingface import HFLM
+
+    if progress_enabled() and sys.stderr.isatty():
+        return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+
+    class QuietHFLM(HFLM):
+        def loglikelihood(self, requests, disable_tqdm: bool = False):
+            return super().loglikelihood(requests, disable_tqdm=True)
+
+        def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+            return super().loglikelihood_rolling(requests, disable_tqdm=True)
+
+        def generate_until(self, requests, disable_tqdm: bool = False):
+            return super().generate_until(requests, disable_tqdm=True)
+
+    return QuietHFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
 
 
 GEN_SUITE = GenSuite()

@@ -189,7 +189,7 @@ def test_malformed_gen_data_names_the_file(tmp_path, converter, files, message):
 
 @needs_data
 def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
-    tiny_model_dir, tmp_path, gen_cache
+    tiny_model_dir, tmp_path, gen_cache, capfd
 ):
     from bench.app.records import MethodInfo, ResultRecord
     from bench.app.runner import RunRequest, run
@@ -210,6 +210,7 @@ def test_tiny_model_gen_run_is_shared_by_training_free_methods_and_tabled(
         limit=3,
     )
     keys = run(request)
+    assert "Running loglikelihood requests" not in capfd.readouterr().err  # lm-eval's bars: not in logs
     store = ResultStore(tmp_path / "out")
     assert {k.method for k in keys} == {"base"} and len(set(keys)) == 2  # computed once, sbert skipped
     records = list(store.records())

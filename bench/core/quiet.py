@@ -33,7 +33,7 @@ LOGGERS = {
 
 # Only when stderr is not a terminal (a log file, CI): dependencies' tqdm bars drawn with tqdm's defaults
 # (e.g. lm-eval's per-subject context building), whose every refresh would be a line of noise there.
-# lm-eval's "Running ... requests" bars pass their own `disable` flag, so they still show.
+# lm-eval's "Running ... requests" bars pass their own `disable` flag: suites/gen.py turns them off.
 NON_TTY_ENVIRONMENT = {"TQDM_DISABLE": "1"}
 
 # Not settable from here: transformers' GGUF reader draws its own tqdm bar, which no option turns off;
