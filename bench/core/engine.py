@@ -188,7 +188,7 @@ class EmbeddingEngine:
                 hidden = self.forward_hidden(batch, readout.layer, hook, cache)
                 computed.append((chunk, self.pool(hidden, batch, readout.pooling).float().cpu().numpy()))
                 advance(len(chunk))
-        for part in gather_objects(computed) if process.count > 1 else [computed]:
+        for part in gather_objects(computed):  # [computed] in one process
             for chunk, pooled in part:
                 for row, index in enumerate(chunk):
                     vectors[index] = pooled[row]
