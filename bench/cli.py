@@ -89,6 +89,9 @@ EXAMPLES = {
   bench table --baseline prompteol --suite sts > sts.md""",
     "compare": """examples:
   bench compare sempa prompteol --limit 400""",
+    "curves": """examples:
+  bench curves --methods sempa,sempa-reversed,sempa-shuffled,sempa-sft   # -> results/tables/*-dev-curves.png
+  bench curves --methods sempa,contrastive --to docs/all-data-dev-curves.png""",
     "results": """examples:
   bench results                 # every stored result
   bench results --method sempa  # only rows of methods whose name contains 'sempa'""",
@@ -287,6 +290,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--model", default=None, help="only results of this model (slug or namespace)")
     _add_out(compare)
     _add_comparison_options(compare)
+
+    curves = _subcommand(
+        sub, "curves", "plot the STS-B dev curves (vs samples seen) of trained rows on one figure, with a CSV"
+    )
+    curves.add_argument("--methods", type=_csv, required=True, help="trained methods or row labels, in order")
+    curves.add_argument("--model", default=None, help="only results of this model (slug or namespace)")
+    curves.add_argument(
+        "--to", type=Path, default=None, help="PNG to write (default: <out>/tables/<model>-dev-curves.png)"
+    )
+    _add_out(curves)
 
     results = _subcommand(sub, "results", "list the stored results as a table (stdout)")
     _add_out(results)
@@ -671,6 +684,37 @@ def _select_row(records: list, name: str, limit: int | None) -> list:
     return chosen
 
 
+def cmd_curves(args: argparse.Namespace) -> None:
+    from bench.app.curves import curves_frame, dev_curves, plot_dev_curves
+    from bench.app.store import ResultStore
+    from bench.core.atomic import atomic_write_text, check_writable_folder
+    from bench.core.progress import console
+
+    if args.to is not None and args.to.suffix.lower() != ".png":
+        raise BenchError(f"--to {args.to}: the figure is written as PNG; give a path ending in .png")
+    store = ResultStore(args.out)
+    if not store.runs.is_dir():
+        raise BenchError(f"no stored results: {store.runs} does not exist (run `bench run` first)")
+    records = list(store.records())
+    if args.model:
+        records = [r for r in records if args.model in (r.model_slug, r.model_namespace, r.model.get("name"))]
+    wanted = [r for r in records if {r.method.name, r.method.label} & set(args.methods)]
+    models = sorted({r.model_slug for r in wanted})
+    if len(models) > 1:
+        raise BenchError(f"the methods have results of several models ({', '.join(models)}); pass --model")
+    curves = dev_curves(wanted, args.methods)
+    png = args.to or args.out / "tables" / f"{models[0]}-dev-curves.png"
+    check_writable_folder(png.parent, "--to" if args.to else f"--out {args.out}: its tables/ folder")
+    title = f"{models[0]}: STS-B dev vs training samples seen (* kept)"
+    plot_dev_curves(curves, png, title)
+    csv = png.with_suffix(".csv")
+    atomic_write_text(csv, curves_frame(curves).to_csv(index=False))
+    for curve in curves:
+        points = ", ".join(f"{p.samples}: {p.stsb_dev:.2f}" for p in curve.points)
+        print(f"{curve.row} (seed {curve.seed}): {points}")
+    console.print(f"wrote {png} and {csv}")
+
+
 def cmd_results(args: argparse.Namespace) -> None:
     from bench.app.listings import print_results
     from bench.app.store import ResultStore
@@ -759,6 +803,7 @@ COMMANDS = {
     "ablate": cmd_ablate,
     "table": cmd_table,
     "compare": cmd_compare,
+    "curves": cmd_curves,
     "results": cmd_results,
     "export": cmd_export,
     "model-path": cmd_model_path,
