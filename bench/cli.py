@@ -396,6 +396,7 @@ def _emit_tables(
 ) -> None:
     from bench.app.store import ResultStore
     from bench.app.tables import build_tables, print_table, write_table
+    from bench.app.verdict import write_verdict
     from bench.core.progress import console
 
     baseline = getattr(args, "baseline", None)
@@ -413,7 +414,7 @@ def _emit_tables(
         if show:
             print_table(table)
         if write:
-            paths = write_table(table, out / "tables")
+            paths = write_table(table, out / "tables") + write_verdict(table, out / "tables")
             console.print(f"[dim]written: {', '.join(str(p) for p in paths)}[/dim]")
 
 

@@ -274,3 +274,24 @@ def test_one_config_stored_under_two_labels_is_one_row():
         }
     )
     assert one_label_per_config(frame).tolist() == ["sempa[x=1]", "sempa[x=1]", "sempa[z=3]", "prompteol"]
+
+
+def test_the_verdict_table_has_one_line_per_row_with_the_average_difference_ci_and_holm_p(
+    table_inputs, tmp_path
+):
+    from bench.app.verdict import verdict_cells, write_verdict
+
+    records, predictions = table_inputs
+    (table,) = build_tables(records, baseline="prompteol", predictions=predictions, n_resamples=2000)
+    cells = verdict_cells(table)
+    assert list(cells.index) == ["prompteol", "better", "same"]  # the baseline first
+    better = table.comparison("better", "Avg")
+    assert cells.loc["better", "Δ vs prompteol"] == f"{better.delta:+.2f}"
+    assert cells.loc["better", "95% CI"] == f"[{better.ci_low:+.2f}, {better.ci_high:+.2f}]"
+    assert cells.loc["better", "Avg"].endswith("†") and cells.loc["same", "p (Holm)"] == "1.000"
+    assert (cells.loc["prompteol", "Δ vs prompteol"], cells.loc["prompteol", "p (Holm)"]) == ("", "")
+    markdown, latex = (p.read_text() for p in write_verdict(table, tmp_path))
+    assert f" {better.delta:+.2f} |" in markdown and "over the 2 averages" in markdown
+    assert r"\label{tab:m-sts-verdict}" in latex and r"95\% CI" in latex and "Δ" not in latex
+    (no_baseline,) = build_tables(records)
+    assert verdict_cells(no_baseline) is None and write_verdict(no_baseline, tmp_path / "x") == []
