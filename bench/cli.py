@@ -90,7 +90,7 @@ EXAMPLES = {
     "compare": """examples:
   bench compare sempa prompteol --limit 400""",
     "curves": """examples:
-  bench curves --methods sempa,sempa-reversed,sempa-shuffled,sempa-sft   # -> results/tables/*-dev-curves.png
+  bench curves --methods sempa,sempa-reversed   # results/tables/<model>-dev-curves-sempa+sempa-reversed.png
   bench curves --methods sempa,contrastive --to docs/all-data-dev-curves.png""",
     "results": """examples:
   bench results                 # every stored result
@@ -686,7 +686,7 @@ def _select_row(records: list, name: str, limit: int | None) -> list:
 
 
 def cmd_curves(args: argparse.Namespace) -> None:
-    from bench.app.curves import curves_frame, dev_curves, plot_dev_curves
+    from bench.app.curves import curves_file_name, curves_frame, dev_curves, plot_dev_curves
     from bench.app.store import ResultStore
     from bench.core.atomic import atomic_write_text, check_writable_folder
     from bench.core.progress import console
@@ -699,12 +699,14 @@ def cmd_curves(args: argparse.Namespace) -> None:
     records = list(store.records())
     if args.model:
         records = [r for r in records if args.model in (r.model_slug, r.model_namespace, r.model.get("name"))]
+        if not records:
+            raise BenchError(f"no stored results of model {args.model!r} under {store.runs}")
     wanted = [r for r in records if {r.method.name, r.method.label} & set(args.methods)]
     models = sorted({r.model_slug for r in wanted})
     if len(models) > 1:
         raise BenchError(f"the methods have results of several models ({', '.join(models)}); pass --model")
     curves = dev_curves(wanted, args.methods)
-    png = args.to or args.out / "tables" / f"{models[0]}-dev-curves.png"
+    png = args.to or args.out / "tables" / curves_file_name(models[0], args.methods)
     check_writable_folder(png.parent, "--to" if args.to else f"--out {args.out}: its tables/ folder")
     title = f"{models[0]}: STS-B dev vs training samples seen (* kept)"
     plot_dev_curves(curves, png, title)

@@ -291,7 +291,22 @@ def test_the_verdict_table_has_one_line_per_row_with_the_average_difference_ci_a
     assert cells.loc["better", "Avg"].endswith("†") and cells.loc["same", "p (Holm)"] == "1.000"
     assert (cells.loc["prompteol", "Δ vs prompteol"], cells.loc["prompteol", "p (Holm)"]) == ("", "")
     markdown, latex = (p.read_text() for p in write_verdict(table, tmp_path))
-    assert f" {better.delta:+.2f} |" in markdown and "over the 2 averages" in markdown
-    assert r"\label{tab:m-sts-verdict}" in latex and r"95\% CI" in latex and "Δ" not in latex
+    assert f" {better.delta:+.2f} |" in markdown and "2 averages and 4 per-task cells" in markdown
+    assert r"\label{tab:m-sts-verdict}" in latex and r"95\% CI" in latex
+    assert not {"Δ", "†", "±"} & set(latex)  # pdflatex-safe
+    # a table without a comparison of averages leaves no verdict file behind (none outlives its table)
     (no_baseline,) = build_tables(records)
-    assert verdict_cells(no_baseline) is None and write_verdict(no_baseline, tmp_path / "x") == []
+    assert verdict_cells(no_baseline) is None and write_verdict(no_baseline, tmp_path) == []
+    assert not list(tmp_path.glob("*verdict*"))
+    (absent,) = build_tables(records, baseline="absent", predictions=predictions, n_resamples=200)
+    assert verdict_cells(absent) is None
+
+
+def test_a_row_whose_average_was_not_compared_is_marked_not_left_blank_like_the_baseline(table_inputs):
+    from bench.app.verdict import verdict_cells
+
+    records, predictions = table_inputs
+    partial = [r for r in records if not (r.method.name == "same" and r.task == "STS13")]
+    (table,) = build_tables(partial, baseline="prompteol", predictions=predictions, n_resamples=500)
+    cells = verdict_cells(table)
+    assert cells.loc["same", "95% CI"] == "--" and cells.loc["better", "95% CI"].startswith("[+")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bench.app.curves import curves_frame, dev_curves, plot_dev_curves
+from bench.app.curves import curves_file_name, curves_frame, dev_curves, plot_dev_curves
 from bench.app.records import MethodInfo, ResultRecord
 from bench.app.store import ResultKey, ResultStore
 from bench.cli import main
@@ -81,6 +82,24 @@ def test_rows_without_a_curve_get_a_one_line_error(records, message):
         dev_curves(records, ["sempa"])
 
 
+@pytest.mark.parametrize(
+    "summary",
+    ["[1, 2]", '{"dev_curve": [{"step": 0}]}', '{"dev_curve": [{"step": null, "stsb_dev": 1}]}', "{not json"],
+)
+def test_a_damaged_training_summary_is_a_bench_error_naming_the_file(tmp_path, summary):
+    folder = tmp_path / "sempa-x"
+    folder.mkdir()
+    (folder / "training_summary.json").write_text(summary)
+    with pytest.raises(BenchError, match="training_summary.json"):
+        dev_curves([_record("sempa", "sempa", folder / "adapter")], ["sempa"])
+
+
+def test_file_names_hold_the_method_set_or_a_hash_of_it():
+    assert curves_file_name("m", ["sempa", "sempa-sft"]) == "m-dev-curves-sempa+sempa-sft.png"
+    unsafe = curves_file_name("m", ["sempa[beta=0.2] (first 400)"])
+    assert re.fullmatch(r"m-dev-curves-[0-9a-f]{10}\.png", unsafe)
+
+
 def test_cli_writes_the_figure_and_csv_and_prints_the_points(tmp_path, capsys):
     adapter = _training(tmp_path / "cache" / "sempa-k", _points((0, 0, 80.0), (3, 48, 78.5)), 0)
     store = ResultStore(tmp_path / "results")
@@ -88,8 +107,14 @@ def test_cli_writes_the_figure_and_csv_and_prints_the_points(tmp_path, capsys):
     assert main(["curves", "--methods", "sempa", "--out", str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out
     assert out.strip() == "sempa (seed 0): 0: 80.00, 48: 78.50"
-    frame = pd.read_csv(tmp_path / "results" / "tables" / "tiny-dev-curves.csv")
+    frame = pd.read_csv(tmp_path / "results" / "tables" / "tiny-dev-curves-sempa.csv")
     assert frame["stsb_dev"].tolist() == [80.0, 78.5] and frame["kept"].tolist() == [True, False]
-    assert (tmp_path / "results" / "tables" / "tiny-dev-curves.png").is_file()
+    assert (tmp_path / "results" / "tables" / "tiny-dev-curves-sempa.png").is_file()
+    to = tmp_path / "docs" / "fig.png"
+    assert main(["curves", "--methods", "sempa", "--out", str(tmp_path / "results"), "--to", str(to)]) == 0
+    assert to.is_file() and to.with_suffix(".csv").is_file()
+    capsys.readouterr()
+    assert main(["curves", "--methods", "sempa", "--out", str(tmp_path / "results"), "--model", "other"]) == 2
+    assert "no stored results of model 'other'" in capsys.readouterr().err
     assert main(["curves", "--methods", "sempa", "--out", str(tmp_path / "results"), "--to", "x.jpg"]) == 2
     assert "ending in .png" in capsys.readouterr().err

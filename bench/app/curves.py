@@ -3,7 +3,9 @@ trainings on one figure (the paper's data-size figure), read from the stored res
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from bench.app.records import ResultRecord
 from bench.core.atomic import atomic_write
 from bench.core.errors import BenchError
 
-SUMMARY_FILE = "training_summary.json"
+SUMMARY_FILE = "training_summary.json"  # bench.training.adapters.SUMMARY, named here to keep torch unloaded
 
 
 @dataclass(frozen=True)
@@ -35,19 +37,22 @@ class DevCurve:
     kept_step: int | None
 
 
-def _points(summary: dict, folder: Path) -> tuple[DevPoint, ...]:
+def _points(summary: dict, path: Path) -> tuple[DevPoint, ...]:
     settings = summary.get("settings") or {}
-    per_step = int(settings.get("micro_batch", 0)) * int(settings.get("grad_accum", 1))
-    points = []
-    for entry in summary.get("dev_curve") or []:
-        step = int(entry["step"])
-        if "samples" in entry:
-            samples = int(entry["samples"])
-        elif per_step:  # trainings before the curve recorded samples: full steps of the effective batch
-            samples = step * per_step
-        else:
-            raise BenchError(f"{folder / SUMMARY_FILE}: a dev point without 'samples' and no batch settings")
-        points.append(DevPoint(step, samples, float(entry["stsb_dev"])))
+    try:
+        per_step = int(settings.get("micro_batch", 0)) * int(settings.get("grad_accum", 1))
+        points = []
+        for entry in summary.get("dev_curve") or []:
+            step = int(entry["step"])
+            if "samples" in entry:
+                samples = int(entry["samples"])
+            elif per_step:  # trainings before the curve recorded samples: full steps of the effective batch
+                samples = step * per_step
+            else:
+                raise BenchError(f"{path}: a dev point without 'samples' and no batch settings")
+            points.append(DevPoint(step, samples, float(entry["stsb_dev"])))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BenchError(f"{path}: its dev curve is malformed ({type(exc).__name__}: {exc})") from None
     return tuple(points)
 
 
@@ -76,7 +81,9 @@ def dev_curves(records: list[ResultRecord], methods: list[str]) -> list[DevCurve
                 summary = json.loads(summary_path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise BenchError(f"{summary_path} is not a training summary ({exc})") from None
-            points = _points(summary, folder)
+            if not isinstance(summary, dict):
+                raise BenchError(f"{summary_path} is not a training summary (not a JSON object)")
+            points = _points(summary, summary_path)
             if not points:
                 raise BenchError(
                     f"{record.method.label}: its training kept no dev curve (no dev evaluations)"
@@ -85,6 +92,15 @@ def dev_curves(records: list[ResultRecord], methods: list[str]) -> list[DevCurve
                 record.method.label, record.seed, folder, points, summary.get("best_step")
             )
     return list(curves.values())
+
+
+def curves_file_name(model: str, methods: list[str]) -> str:
+    """``<model>-dev-curves-<m1>+<m2>.png``, so that figures of other method sets do not overwrite it
+    (a hash instead of the names when they are long or hold characters unsafe in a file name)."""
+    joined = "+".join(methods)
+    if len(joined) > 80 or not re.fullmatch(r"[A-Za-z0-9_.+-]+", joined):
+        joined = hashlib.sha256(joined.encode()).hexdigest()[:10]
+    return f"{model}-dev-curves-{joined}.png"
 
 
 def curves_frame(curves: list[DevCurve]) -> pd.DataFrame:
@@ -113,7 +129,7 @@ def plot_dev_curves(curves: list[DevCurve], path: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     rows = list(dict.fromkeys(c.row for c in curves))
-    seeds = {row: sum(c.row == row for c in curves) for row in rows}
+    seeds = {row: len({c.seed for c in curves if c.row == row}) for row in rows}
     legend = {
         row: short + (f" ({seeds[row]} seeds)" if seeds[row] > 1 else "")
         for row, short in zip(rows, short_labels(rows), strict=True)

@@ -19,55 +19,62 @@ def _p_text(p_value: float | None) -> str:
 
 def verdict_cells(table: ComparisonTable) -> pd.DataFrame | None:
     """One row per method (the baseline first): the average cell as shown in the full table (± sd over
-    seeds, † if significant), Δ, 95% CI and Holm's p of the average (None without a baseline or an
-    average column)."""
+    seeds, † if significant), Δ, 95% CI and Holm's p of the average; ``--`` for a row whose average could
+    not be compared (None without a baseline row or any compared average)."""
     column = table.average_column
     if column is None or not table.average_compared or table.baseline not in table.frame.index:
         return None
     scores = score_cells(table)[column]
-    rows = [table.baseline] + [row for row in table.frame.index if row != table.baseline]
-    records = []
-    for row in rows:
-        compared = table.comparison(row, column) if row != table.baseline else None
+    delta_column = f"Δ vs {table.baseline}"
+    records = [{"method": table.baseline, column: scores[table.baseline], delta_column: "", "95% CI": "",
+                "p (Holm)": ""}]  # fmt: skip
+    for row in table.frame.index:
+        if row == table.baseline:
+            continue
+        compared = table.comparison(row, column)
+        if compared is None:
+            records.append({"method": row, column: scores[row], delta_column: "--", "95% CI": "--",
+                            "p (Holm)": "--"})  # fmt: skip
+            continue
         records.append(
             {
                 "method": row,
                 column: scores[row],
-                f"Δ vs {table.baseline}": "" if compared is None else f"{compared.delta:+.2f}",
-                "95% CI": "" if compared is None else f"[{compared.ci_low:+.2f}, {compared.ci_high:+.2f}]",
-                "p (Holm)": "" if compared is None else _p_text(table.p_holm.get((row, column))),
+                delta_column: f"{compared.delta:+.2f}",
+                "95% CI": f"[{compared.ci_low:+.2f}, {compared.ci_high:+.2f}]",
+                "p (Holm)": _p_text(table.p_holm.get((row, column))),
             }
         )
     return pd.DataFrame(records).set_index("method")
 
 
 def write_verdict(table: ComparisonTable, folder: Path) -> list[Path]:
-    """``<stem>-verdict.md`` and ``.tex``; nothing when the table has no comparison of averages."""
+    """``<stem>-verdict.md`` and ``.tex`` with the full table's notes (which name the test, the resamples
+    and the Holm families); without a comparison of averages, earlier verdict files of this stem are
+    removed so that none outlives the table it summarised."""
+    paths = [folder / f"{table.stem}-verdict.md", folder / f"{table.stem}-verdict.tex"]
     cells = verdict_cells(table)
     if cells is None:
+        for path in paths:
+            path.unlink(missing_ok=True)
         return []
-    note = (
-        f"{table.notes[0]}; Δ: difference to {table.baseline} on the same items with its paired 95% CI; "
-        f"p after Holm's correction over the {len(table.average_compared)} averages; † p < 0.05"
-    )
     align = ["left"] + ["right"] * len(cells.columns)
-    markdown = cells.to_markdown(colalign=align, disable_numparse=True) + f"\n\n- {note}\n"
-    latex_cells = cells.copy()
+    notes = "\n".join(f"- {note}" for note in table.notes)
+    markdown = cells.to_markdown(colalign=align, disable_numparse=True) + f"\n\n{notes}\n"
+    latex_cells = cells.map(lambda text: latex_text(str(text)))
     latex_cells.index = [latex_text(str(label)) for label in latex_cells.index]
     latex_cells.columns = [latex_text(str(c)) for c in latex_cells.columns]
-    latex_cells = latex_cells.map(lambda text: latex_text(str(text)))
     latex = (
         latex_cells.reset_index(names="Method")
         .style.hide(axis="index")
         .to_latex(
             hrules=True,
-            caption=latex_text(note[0].upper() + note[1:]),
+            caption=latex_text("; ".join(table.notes)),
             label=f"tab:{table.stem}-verdict",
             position_float="centering",
             column_format="l" + "r" * len(cells.columns),
         )
     )
-    paths = [folder / f"{table.stem}-verdict.md", folder / f"{table.stem}-verdict.tex"]
     atomic_write_text(paths[0], markdown)
     atomic_write_text(paths[1], latex)
     return paths
