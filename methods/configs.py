@@ -344,9 +344,7 @@ class TrainedConfig(PromptConfig):
     )  # fmt: skip
     dev_pairs: int | None = option(None, "STS-B dev pairs used for selection (None: all 1,500)", at_least=3)
     weight_decay: float = option(0.0, "AdamW weight decay", at_least=0, keyed_only_if_changed=True)
-    adam_beta2: float = option(
-        0.999, "AdamW beta2", greater_than=0, less_than=1, keyed_only_if_changed=True
-    )
+    adam_beta2: float = option(0.999, "AdamW beta2", greater_than=0, less_than=1, keyed_only_if_changed=True)
     disable_dropout: bool = option(
         False, "switch every dropout (LoRA's too) off while training", keyed_only_if_changed=True
     )

@@ -83,8 +83,9 @@ def test_an_open_lane_stores_int8_results_apart_and_a_closed_one_refuses(
     ("methods", "suites", "message"),
     [(("sempa",), ("sts",), "training-free methods"), (("prompteol",), ("gen",), "embedding suites")],
 )
-def test_the_lane_refuses_training_and_generation(tiny_model_dir, tiny_data, tmp_path, methods, suites,
-                                                  message):
+def test_the_lane_refuses_training_and_generation(
+    tiny_model_dir, tiny_data, tmp_path, methods, suites, message
+):
     request = _request(tiny_model_dir, tiny_data, tmp_path, methods, suites)
     request.tasks = None
     with pytest.raises(BenchError, match=message):

@@ -41,7 +41,7 @@ _SPEC_TABLE = [
      "highlights the primary entity or relation"),
 ]  # fmt: skip
 SPEC_PROMPTS = [
-    f'{d} {"To enhance the performance of this task" if i in (4, 5) else "For this task"}, this sentence : '
+    f"{d} {'To enhance the performance of this task' if i in (4, 5) else 'For this task'}, this sentence : "
     f'"A man sings." {t} in one word:"'
     for i, (d, t) in enumerate(_SPEC_TABLE)
 ]
@@ -94,6 +94,7 @@ def test_ck_is_the_plain_mean_of_separately_computed_pretcot_and_ke(tiny_loaded)
     ck = _method("ck", tiny_loaded).encode(SENTENCES)
     np.testing.assert_allclose(ck, (pretcot.astype(np.float64) + ke) / 2, atol=1e-6)
     unit = _method("ck", tiny_loaded, combine="normalized-mean").encode(SENTENCES)
+
     def unit_rows(x):
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 
