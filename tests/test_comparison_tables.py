@@ -310,3 +310,25 @@ def test_a_row_whose_average_was_not_compared_is_marked_not_left_blank_like_the_
     (table,) = build_tables(partial, baseline="prompteol", predictions=predictions, n_resamples=500)
     cells = verdict_cells(table)
     assert cells.loc["same", "95% CI"] == "--" and cells.loc["better", "95% CI"].startswith("[+")
+
+
+def test_cost_cells_take_the_median_rate_and_the_mean_training_time_per_adapter():
+    from bench.app.verdict import ENCODE_COST, TRAINING_COST, cost_cells
+
+    def record(encoded, seconds, adapter=None, train_s=None):
+        training = {"adapter": adapter, "seconds": train_s} if adapter else None
+        info = MethodInfo("m", "m", "h", training=training)
+        timing = {"encoded_sentences": encoded, "encode_seconds": seconds}
+        return ResultRecord(MODEL, info, "sts", "STS12", 50.0, timing=timing)
+
+    # 20 sentences/s twice, and one result whose process was paused for an hour: the median ignores it
+    fresh = [record(200, 10.0), record(400, 20.0), record(100, 3600.0)]
+    assert cost_cells(fresh) == {ENCODE_COST: "50.0", TRAINING_COST: "--"}
+    cached = [record(0, 0.01), record(200, 10.0)]  # read from the cache: no rate
+    assert cost_cells(cached)[ENCODE_COST] == "50.0"
+    trained = [record(200, 10.0, "a", 600.0), record(200, 10.0, "a", 600.0), record(200, 10.0, "b", 1200.0)]
+    assert cost_cells(trained)[TRAINING_COST] == "15.0"  # (10 + 20 min) / 2 adapters
+    assert cost_cells([ResultRecord(MODEL, MethodInfo("m", "m"), "gen", "boolq", 50.0)]) == {
+        ENCODE_COST: "--",
+        TRAINING_COST: "--",
+    }

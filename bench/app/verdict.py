@@ -3,10 +3,12 @@ baseline with the paired 95% CI, and Holm's p (``<stem>-verdict.md`` / ``.tex`` 
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import pandas as pd
 
+from bench.app.records import ResultRecord
 from bench.app.tables import ComparisonTable, latex_text, score_cells
 from bench.core.atomic import atomic_write_text
 
@@ -15,6 +17,32 @@ def _p_text(p_value: float | None) -> str:
     if p_value is None:
         return ""
     return "< 0.001" if p_value < 0.001 else f"{p_value:.3f}"
+
+
+ENCODE_COST = "encode s / 1k sentences"
+TRAINING_COST = "training min"
+
+
+def cost_cells(records: list[ResultRecord]) -> dict[str, str]:
+    """What a row cost when it was computed: encoding seconds per 1,000 sentences, from the median over
+    its results of each result's rate (sentences read from the embedding cache are not counted, and one
+    result whose process was paused or shared the machine does not skew it), and the mean training time
+    of its adapters; ``--`` where the records do not say."""
+    rates = [
+        r.timing["encoded_sentences"] / r.timing["encode_seconds"]
+        for r in records
+        if (r.timing.get("encoded_sentences") or 0) > 0 and (r.timing.get("encode_seconds") or 0) > 0
+    ]
+    trainings = {
+        r.method.training["adapter"]: r.method.training.get("seconds")
+        for r in records
+        if r.method.training and r.method.training.get("adapter")
+    }
+    times = [t for t in trainings.values() if t is not None]
+    return {
+        ENCODE_COST: f"{1000 / statistics.median(rates):.1f}" if rates else "--",
+        TRAINING_COST: f"{sum(times) / len(times) / 60:.1f}" if times else "--",
+    }
 
 
 def verdict_cells(table: ComparisonTable) -> pd.DataFrame | None:
@@ -45,7 +73,11 @@ def verdict_cells(table: ComparisonTable) -> pd.DataFrame | None:
                 "p (Holm)": _p_text(table.p_holm.get((row, column))),
             }
         )
-    return pd.DataFrame(records).set_index("method")
+    for record in records:
+        record.update(cost_cells(table.row_records.get(record["method"], [])))
+    frame = pd.DataFrame(records).set_index("method")
+    empty = [c for c in (ENCODE_COST, TRAINING_COST) if (frame[c] == "--").all()]
+    return frame.drop(columns=empty)
 
 
 def write_verdict(table: ComparisonTable, folder: Path) -> list[Path]:
@@ -59,7 +91,16 @@ def write_verdict(table: ComparisonTable, folder: Path) -> list[Path]:
             path.unlink(missing_ok=True)
         return []
     align = ["left"] + ["right"] * len(cells.columns)
-    notes = "\n".join(f"- {note}" for note in table.notes)
+    cost = [c for c in (ENCODE_COST, TRAINING_COST) if c in cells.columns]
+    all_notes = table.notes + (
+        [
+            f"{' and '.join(cost)}: as recorded when each result was computed (sentences read from the "
+            "embedding cache are not counted; training: mean over the row's adapters)"
+        ]  # fmt: skip
+        if cost
+        else []
+    )
+    notes = "\n".join(f"- {note}" for note in all_notes)
     markdown = cells.to_markdown(colalign=align, disable_numparse=True) + f"\n\n{notes}\n"
     latex_cells = cells.map(lambda text: latex_text(str(text)))
     latex_cells.index = [latex_text(str(label)) for label in latex_cells.index]
@@ -69,7 +110,7 @@ def write_verdict(table: ComparisonTable, folder: Path) -> list[Path]:
         .style.hide(axis="index")
         .to_latex(
             hrules=True,
-            caption=latex_text("; ".join(table.notes)),
+            caption=latex_text("; ".join(all_notes)),
             label=f"tab:{table.stem}-verdict",
             position_float="centering",
             column_format="l" + "r" * len(cells.columns),
