@@ -323,7 +323,7 @@ def test_cost_cells_take_the_median_rate_and_the_mean_training_time_per_adapter(
 
     # 20 sentences/s twice, and one result whose process was paused for an hour: the median ignores it
     fresh = [record(200, 10.0), record(400, 20.0), record(100, 3600.0)]
-    assert cost_cells(fresh) == {ENCODE_COST: "50.0", TRAINING_COST: "--"}
+    assert cost_cells(fresh) == {ENCODE_COST: "50.0", TRAINING_COST: "--"}  # 1000 / median(20, 20, 0.03)
     cached = [record(0, 0.01), record(200, 10.0)]  # read from the cache: no rate
     assert cost_cells(cached)[ENCODE_COST] == "50.0"
     trained = [record(200, 10.0, "a", 600.0), record(200, 10.0, "a", 600.0), record(200, 10.0, "b", 1200.0)]

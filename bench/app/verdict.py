@@ -94,8 +94,9 @@ def write_verdict(table: ComparisonTable, folder: Path) -> list[Path]:
     cost = [c for c in (ENCODE_COST, TRAINING_COST) if c in cells.columns]
     all_notes = table.notes + (
         [
-            f"{' and '.join(cost)}: as recorded when each result was computed (sentences read from the "
-            "embedding cache are not counted; training: mean over the row's adapters)"
+            f"{' and '.join(cost)}: as recorded when each result was computed (encoding: median over the "
+            "row's results of their rates, sentences read from the embedding cache not counted; training: "
+            "mean over its adapters)"
         ]  # fmt: skip
         if cost
         else []
