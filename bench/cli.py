@@ -86,7 +86,8 @@ EXAMPLES = {
   bench ablate --method sempa --study tpe --trials 20 --param learning_rate=log:3e-5:1e-3""",
     "table": """examples:
   bench table                                  # rebuild every table from the stored results
-  bench table --baseline prompteol --suite sts > sts.md""",
+  bench table --baseline prompteol --suite sts > sts.md
+  bench table --config configs/controls-1200.yaml   # just that run file's rows, against its baseline""",
     "compare": """examples:
   bench compare sempa prompteol --limit 400""",
     "curves": """examples:
@@ -278,6 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--model", default=None, help="only this model (alias or slug)")
     table.add_argument("--suite", type=_csv, default=None, help="only these suites")
     table.add_argument("--methods", type=_csv, default=None, help="only these methods, in this order")
+    table.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="only the rows of this run file (its methods, settings, limit, seeds) and its baseline",
+    )
+    table.add_argument(
+        "--data-dir", default=None, help="with --config: the data the run read (default: $BENCH_DATA_DIR)"
+    )
     _add_comparison_options(table)
 
     compare = _subcommand(sub, "compare", "paired report for two rows of stored results (A vs B)")
@@ -489,18 +499,11 @@ def apply_run_file(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def cmd_run(args: argparse.Namespace) -> None:
-    from bench.app.runner import RunRequest, plan, run
-    from bench.app.store import ResultStore
-    from bench.core.distributed import is_main_process, launched
+def _run_request(args: argparse.Namespace, resolved: dict[str, Any]):
+    """The :class:`RunRequest` of ``bench run``'s parsed (and run-file-resolved) arguments."""
+    from bench.app.runner import RunRequest
 
-    resolved = apply_run_file(args)
-    if launched():
-        _check_launch(args)
-    if args.limit is not None and args.limit < 0:
-        raise BenchError(f"--limit must be a number of examples (0: all), got {args.limit}")
-    _check_comparison_options(args)
-    request = RunRequest(
+    return RunRequest(
         methods=args.methods,
         suites=args.suite,
         options=runtime_options(args),
@@ -513,6 +516,47 @@ def cmd_run(args: argparse.Namespace) -> None:
         seeds=args.seeds,
         run_config=resolved,
     )
+
+
+def _records_of_run_file(args: argparse.Namespace) -> tuple[list, list[str], str | None]:
+    """The stored results a run file covers (its methods with its settings, suites, limit, seeds), in
+    its method order, and its baseline; results it has not computed yet are left out with a warning."""
+    from bench.app.runner import plan
+    from bench.app.store import ResultStore
+    from bench.core.progress import warn
+
+    argv = ["run", "--config", str(args.config), "--out", str(args.out)]
+    argv += ["--data-dir", str(args.data_dir)] if args.data_dir else []  # the data digest is in the keys
+    run_args = build_parser().parse_args(argv)
+    resolved = apply_run_file(run_args)
+    steps = [step for step in plan(_run_request(run_args, resolved)) if not step.repeat]
+    store = ResultStore(args.out)
+    missing = [step for step in steps if not step.stored]
+    if len(missing) == len(steps):
+        raise BenchError(
+            f"none of the {len(steps)} results of {args.config} is stored yet (bench run --config)"
+        )
+    if missing:
+        warn(
+            f"{len(missing)} of the {len(steps)} results of {args.config} are not stored yet (first: "
+            f"{missing[0].label} / {missing[0].task}); `bench run --config {args.config}` computes them"
+        )
+    records = [store.read(step.key) for step in steps if step.stored]
+    return records, list(run_args.methods), run_args.baseline
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from bench.app.runner import plan, run
+    from bench.app.store import ResultStore
+    from bench.core.distributed import is_main_process, launched
+
+    resolved = apply_run_file(args)
+    if launched():
+        _check_launch(args)
+    if args.limit is not None and args.limit < 0:
+        raise BenchError(f"--limit must be a number of examples (0: all), got {args.limit}")
+    _check_comparison_options(args)
+    request = _run_request(args, resolved)
     if args.dry_run:
         from bench.app.listings import print_plan
 
@@ -623,6 +667,14 @@ def cmd_table(args: argparse.Namespace) -> None:
         raise BenchError(f"no stored results: {store.runs} does not exist (run `bench run` first)")
     check_writable_folder(args.out / "tables", f"--out {args.out}: its tables/ folder")
     store.remove_stale_temp_files()
+    if args.config:
+        if args.methods or args.suite or args.model:
+            raise BenchError("--config names the rows itself: drop --methods, --suite and --model")
+        records, order, run_baseline = _records_of_run_file(args)
+        args.baseline = args.baseline or run_baseline
+        _check_comparison_options(args)
+        _emit_tables(args.out, records, order, args=args)
+        return
     records = list(store.records())
     if args.model:
         wanted = {args.model, args.model.replace("/", "__")}

@@ -88,6 +88,17 @@ def test_a_run_file_equals_the_same_run_from_flags(tiny_model_dir, tiny_data, tm
         assert a["main_score"] == b["main_score"]
         assert a["run_config"]["config_file"] == str(run_file) and b["run_config"]["config_file"] is None
         assert a["run_config"]["settings"] == b["run_config"]["settings"] == ["prompteol.layer=-2"]
+    # `bench table --config` shows that run file's rows only: not another prompteol config stored beside them
+    other = bench("run", "--methods", "prompteol", "--tasks", "STSBenchmark", "--limit", "10",
+                  *_common(tiny_model_dir, tiny_data, tmp_path / "b"), cache=cache)  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    everything = bench("table", "--out", str(tmp_path / "b"), cache=cache)
+    only_file = bench("table", "--config", str(run_file), "--data-dir", str(tiny_data), "--out",
+                      str(tmp_path / "b"), cache=cache)  # fmt: skip
+    assert only_file.returncode == 0, only_file.stderr
+    assert "prompteol " in everything.stdout and "prompteol[layer=-2]" in everything.stdout
+    assert "prompteol " not in only_file.stdout and "prompteol[layer=-2]" in only_file.stdout
+    assert "mean" in only_file.stdout and "not stored yet" not in only_file.stderr
     # a flag overrides the file, --set adds to it
     override = bench("run", "--config", str(run_file), "--limit", "8", "--set", "prompteol.layer=-1",
                      "--data-dir", str(tiny_data), "--out", str(tmp_path / "c"), "--dry-run",
