@@ -451,3 +451,35 @@ def test_study_plots_name_the_objective_and_do_not_magnify_a_flat_study(tmp_path
     if "importances.png" in {p.name for p in paths}:
         importances = figures[[p.name for p in paths].index("importances.png")].axes[0]
         assert "too few" in importances.get_title()
+
+
+@pytest.mark.parametrize(
+    "race",
+    [
+        '(psycopg.errors.DuplicateTable) relation "studies" already exists',
+        "(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint",
+    ],
+)
+def test_a_worker_that_loses_the_race_to_create_the_schema_retries(monkeypatch, race):
+    import optuna.storages
+
+    from bench.ablation import study
+
+    calls = []
+
+    class Racing:  # loses the race twice, then finds the schema the other worker made
+        error = race
+
+        def __init__(self, url, heartbeat_stale_trial_callback=None, **_):
+            calls.append(url)
+            if len(calls) < 3 or self.error != race:
+                raise RuntimeError(self.error)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", Racing)
+    monkeypatch.setattr(study.time, "sleep", lambda seconds: None)
+    assert isinstance(study.open_storage("postgresql://x/db", 60, 2), Racing) and len(calls) == 3
+    calls.clear()
+    Racing.error = "could not connect to server"  # any other error is not retried
+    with pytest.raises(BenchError, match="cannot open study storage postgresql://x/db: could not connect"):
+        study.open_storage("postgresql://x/db", 60, 2)
+    assert len(calls) == 1

@@ -10,6 +10,7 @@ method with the trial's settings, report dev scores as training goes) and the wo
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -77,6 +78,12 @@ def _retry_callback(max_retry: int) -> Any:
         return cls(max_retry=max_retry)
 
 
+def _lost_schema_race(exc: BaseException) -> bool:
+    """True for the error of a process that created an Optuna schema at the same time as another."""
+    text = str(exc)
+    return "duplicate key" in text or ("already exists" in text and ("relation" in text or "type" in text))
+
+
 def open_storage(spec: str, heartbeat: int, max_retry: int) -> Any:
     """An Optuna storage: ``journal:PATH`` / ``*.journal`` (file journal) or an RDB URL."""
     import warnings
@@ -95,7 +102,8 @@ def open_storage(spec: str, heartbeat: int, max_retry: int) -> Any:
     callback = "heartbeat_stale_trial_callback"
     if callback not in RDBStorage.__init__.__code__.co_varnames:  # optuna < 4.9
         callback = "failed_trial_callback"
-    for attempt in range(3):
+    attempts = 5
+    for attempt in range(attempts):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # heartbeat arguments are marked experimental
@@ -108,9 +116,10 @@ def open_storage(spec: str, heartbeat: int, max_retry: int) -> Any:
         except ImportError as exc:
             raise BenchError(f"cannot open study storage {spec}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors: one line for the user
-            # workers started together on a fresh database race to create its tables: retry
-            if attempt < 2 and "duplicate key" in str(exc):
-                time.sleep(1 + attempt)
+            # workers started together on a fresh database race to create its tables and rows (PostgreSQL
+            # refuses the loser with DuplicateTable or a duplicate key): by the retry they exist
+            if attempt < attempts - 1 and _lost_schema_race(exc):
+                time.sleep(0.5 + attempt + random.random())
                 continue
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BenchError(f"cannot open study storage {spec}: {first}") from None
