@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -25,7 +26,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _csv(value: str) -> list[str]:
-    parts = [part.strip() for part in value.split(",") if part.strip()]
+    """Comma-separated names; commas inside ``[...]`` belong to a row label (``sempa[a=1,b=2]``)."""
+    parts = [part.strip() for part in re.split(r",(?![^\[]*\])", value) if part.strip()]
     if not parts:
         raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, got {value!r}")
     return parts

@@ -118,3 +118,13 @@ def test_cli_writes_the_figure_and_csv_and_prints_the_points(tmp_path, capsys):
     assert "no stored results of model 'other'" in capsys.readouterr().err
     assert main(["curves", "--methods", "sempa", "--out", str(tmp_path / "results"), "--to", "x.jpg"]) == 2
     assert "ending in .png" in capsys.readouterr().err
+
+
+def test_method_lists_keep_commas_inside_a_row_label_together():
+    from bench.cli import _csv
+
+    assert _csv("sempa[dev_pairs=300,grad_accum=2],sempa-sft") == [
+        "sempa[dev_pairs=300,grad_accum=2]",
+        "sempa-sft",
+    ]
+    assert _csv(" prompteol , mean ") == ["prompteol", "mean"]
