@@ -45,6 +45,18 @@ def cost_cells(records: list[ResultRecord]) -> dict[str, str]:
     }
 
 
+def _difference_cells(table: ComparisonTable, row: str, column: str) -> tuple[str, str, str]:
+    """Δ, 95% CI and Holm's p of ``row``'s ``column`` against the baseline: blank for the baseline itself,
+    ``--`` where no comparison could be made."""
+    if row == table.baseline:
+        return ("", "", "")
+    compared = table.comparison(row, column)
+    if compared is None:
+        return ("--", "--", "--")
+    interval = f"[{compared.ci_low:+.2f}, {compared.ci_high:+.2f}]"
+    return (f"{compared.delta:+.2f}", interval, _p_text(table.p_holm.get((row, column))))
+
+
 def verdict_cells(table: ComparisonTable) -> pd.DataFrame | None:
     """One row per method (the baseline first): the average cell as shown in the full table (± sd over
     seeds, † if significant), Δ, 95% CI and Holm's p of the average; ``--`` for a row whose average could
@@ -53,28 +65,17 @@ def verdict_cells(table: ComparisonTable) -> pd.DataFrame | None:
     if column is None or not table.average_compared or table.baseline not in table.frame.index:
         return None
     scores = score_cells(table)[column]
-    delta_column = f"Δ vs {table.baseline}"
-    records = [{"method": table.baseline, column: scores[table.baseline], delta_column: "", "95% CI": "",
-                "p (Holm)": ""}]  # fmt: skip
-    for row in table.frame.index:
-        if row == table.baseline:
-            continue
-        compared = table.comparison(row, column)
-        if compared is None:
-            records.append({"method": row, column: scores[row], delta_column: "--", "95% CI": "--",
-                            "p (Holm)": "--"})  # fmt: skip
-            continue
-        records.append(
-            {
-                "method": row,
-                column: scores[row],
-                delta_column: f"{compared.delta:+.2f}",
-                "95% CI": f"[{compared.ci_low:+.2f}, {compared.ci_high:+.2f}]",
-                "p (Holm)": _p_text(table.p_holm.get((row, column))),
-            }
-        )
-    for record in records:
-        record.update(cost_cells(table.row_records.get(record["method"], [])))
+    heads = (f"Δ vs {table.baseline}", "95% CI", "p (Holm)")
+    rows = [table.baseline] + [row for row in table.frame.index if row != table.baseline]
+    records = [
+        {
+            "method": row,
+            column: scores[row],
+            **dict(zip(heads, _difference_cells(table, row, column), strict=True)),
+            **cost_cells(table.row_records.get(row, [])),
+        }
+        for row in rows
+    ]
     frame = pd.DataFrame(records).set_index("method")
     empty = [c for c in (ENCODE_COST, TRAINING_COST) if (frame[c] == "--").all()]
     return frame.drop(columns=empty)
