@@ -236,7 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=SPEC",
         help="searched field: log:LOW:HIGH, float:LOW:HIGH, int:LOW:HIGH[:STEP] or choice:A,B,C (repeatable)",
     )
-    ablate.add_argument("--sampler", default="tpe", help="tpe (default), random, or grid (one-factor)")
+    ablate.add_argument(
+        "--sampler",
+        default="tpe",
+        help="tpe (default), random, or grid (every combination of the --param choices; with one --param "
+        "a one-factor ablation)",
+    )
     ablate.add_argument(
         "--pruner",
         default=None,

@@ -106,6 +106,24 @@ def test_listwise_objective_runs_with_in_batch_negatives(fresh_model):
     assert torch.allclose(out.loss, torch.full((3,), math.log(5) + math.log(4)), atol=1e-5)
 
 
+@pytest.mark.parametrize("dev_scores, warned", [([80.0, 79.0, 78.0], True), ([80.0, 79.0, 80.5], False)])
+def test_a_warning_says_when_no_checkpoint_beats_the_untrained_model(
+    fresh_model, tmp_path, capsys, dev_scores, warned
+):
+    model = attach_lora(fresh_model.model, LoraSettings(), seed=0)
+    scores = iter(dev_scores)
+    settings = TrainSettings(micro_batch=4, grad_accum=1, eval_every=1)
+    objective = _objective(fresh_model)
+    dev = lambda: next(scores)  # noqa: E731
+    trainer = Trainer(model, objective, settings, tmp_path, score_dev=dev, show_progress=False)
+    summary = trainer.train(_examples(8), [])
+    assert summary.best_step == (1 if warned else 2)
+    err = capsys.readouterr().err
+    assert ("no checkpoint beat the untrained model" in err) is warned
+    if warned:
+        assert "kept step 1: 79.00; untrained: 80.00" in err
+
+
 class _NaNObjective(Objective):
     def step(self, model, batch):
         param = next(p for p in model.parameters() if p.requires_grad)

@@ -27,7 +27,7 @@ from bench.core.distributed import (
     wait_for_all,
 )
 from bench.core.errors import BenchError
-from bench.core.progress import console, training_bar
+from bench.core.progress import console, training_bar, warn
 from bench.training.nli import Ranked
 from bench.training.objectives import Objective
 
@@ -222,6 +222,7 @@ class Trainer:
         )
         if main:
             write_curves(log_path, curve, self.out_dir, summary.best_step)
+            warn_if_untrained_is_better(curve, best)
         return summary
 
     def _save_adapter(self, main: bool) -> None:
@@ -273,6 +274,16 @@ class Trainer:
         record |= {name: value / len(examples) for name, value in totals.items()}
         record["seconds"] = round(time.perf_counter() - start, 3)
         return record
+
+
+def warn_if_untrained_is_better(curve: list[dict[str, float]], best: tuple[float, int] | None) -> None:
+    """Selection keeps the best *trained* checkpoint; say so when the untrained model scored higher on dev."""
+    if best is None or not curve or curve[0]["step"] != 0 or best[0] > curve[0]["stsb_dev"]:
+        return
+    warn(
+        f"no checkpoint beat the untrained model on STS-B dev (kept step {best[1]}: {best[0]:.2f}; "
+        f"untrained: {curve[0]['stsb_dev']:.2f}); the results use the kept adapter"
+    )
 
 
 def write_curves(
