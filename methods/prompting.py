@@ -126,11 +126,15 @@ class PromptMethod(Method[PromptConfigT]):
     def base_templates(self) -> list[str]:
         return [self.template()]
 
+    def prepared(self, sentence: str) -> str:
+        """The sentence as every prompt of this method gets it (PromptEOL's preprocessing, or stripped)."""
+        return prompteol_preprocess(sentence) if self.config.preprocess else sentence.strip()
+
     def render(self, sentence: str, template: str | None = None) -> tuple[str, tuple[int, int]]:
         """The prompt text and the character span of the sentence's last copy in it (inside the chat
         template's user turn with ``chat_readout``)."""
         cfg = self.config
-        sentence = prompteol_preprocess(sentence) if cfg.preprocess else sentence.strip()
+        sentence = self.prepared(sentence)
         head, _, tail = (template or self.templates()[0]).rpartition(SLOT)
         prefix = head.replace(SLOT, sentence)
         text, span = prefix + sentence + tail, (len(prefix), len(prefix) + len(sentence))
@@ -170,7 +174,7 @@ class PromptMethod(Method[PromptConfigT]):
     def auxiliary_item(self, sentence: str) -> EncodeItem:
         """Contrastive Prompting's auxiliary prompt for ``sentence``."""
         cfg = self.config
-        text = cfg.cp_auxiliary.replace(SLOT, prompteol_preprocess(sentence) if cfg.preprocess else sentence)
+        text = cfg.cp_auxiliary.replace(SLOT, self.prepared(sentence))
         if cfg.chat_readout:
             text = self.chat_formatter().prompt_text(text)
         return EncodeItem(tuple(self.token_ids(text)))

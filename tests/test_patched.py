@@ -256,3 +256,11 @@ def test_icl_candidates_parse_and_rank_on_dev(tiny_loaded, tiny_data):
     table = rank_demonstrations(lambda: tiny_loaded, tiny_data, pairs=6)
     assert len(table) == len(candidates)
     assert table["stsb_dev"].is_monotonic_decreasing
+
+
+@pytest.mark.parametrize("preprocess", [True, False])
+def test_the_auxiliary_prompt_receives_the_sentence_as_the_main_prompt_does(tiny_loaded, preprocess):
+    method = _method("contrastive-prompting", tiny_loaded, preprocess=preprocess)
+    padded, bare = "  A man plays a guitar.  ", "A man plays a guitar."
+    assert method.auxiliary_item(padded) == method.auxiliary_item(bare)
+    assert method.to_item(padded) == method.to_item(bare)
