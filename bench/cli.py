@@ -103,6 +103,9 @@ EXAMPLES = {
   # then in Python: mteb.ResultCache("mteb-results").load_results(include_remote=False)""",
     "model-path": """examples:
   bench model-path smollm2-135m   # the local transformers folder (lm-eval's pretrained=)""",
+    "cache": """examples:
+  bench cache           # namespaces (model, method config, adapter), vectors and MB
+  bench cache --clear   # delete every cached vector (results stay)""",
     "task-path": """examples:
   lm_eval --model hf --model_args pretrained=$(bench model-path),peft=ADAPTER_DIR \\
       --include_path $(bench task-path arc_easy) --tasks arc_easy --limit 100   # offline""",
@@ -138,7 +141,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="benchmark data root (default: $BENCH_DATA_DIR)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument(
-        "--dtype", default=None, help="float32, bfloat16, float16 (default: fp32 on CPU, bf16 on CUDA)"
+        "--dtype",
+        default=None,
+        help="float32, bfloat16, float16; int8: gated CPU lane (default: fp32 on CPU, bf16 on CUDA)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=16, help="encoding batch size (scores do not depend on it)"
@@ -314,7 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     curves.add_argument("--methods", type=_csv, required=True, help="trained methods or row labels, in order")
     curves.add_argument("--model", default=None, help="only results of this model (slug or namespace)")
     curves.add_argument(
-        "--to", type=Path, default=None, help="PNG to write (default: <out>/tables/<model>-dev-curves.png)"
+        "--to",
+        type=Path,
+        default=None,
+        help="PNG to write (default: <out>/tables/<model>-dev-curves-<m1>+<m2>.png)",
     )
     _add_out(curves)
 
