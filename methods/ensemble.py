@@ -2,12 +2,13 @@
 
 The members are named in the config (``members: "pretcot,ke"``, each optionally ``name[field=value,...]``),
 so a new combination is configuration, not code. Each member encodes the sentences once; the members share
-the run's model.
+the run's model, and in a run their vectors go through the persistent embedding cache under each member's
+own key (CK after PretCoT and KE encodes nothing new).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -62,6 +63,7 @@ class Ensemble(Method[EnsembleConfig]):
     def __init__(self, config: EnsembleConfig, context: RunContext) -> None:
         super().__init__(config, context)
         self.members = [cls(cfg, context) for cls, cfg in member_configs(config, self.name)]
+        self._member_encoders: list[Callable[[Sequence[str]], np.ndarray]] | None = None
 
     @property
     def config_hash(self) -> str:
@@ -71,7 +73,9 @@ class Ensemble(Method[EnsembleConfig]):
         return json_digest({"method": self.name, "combine": self.config.combine, "members": members}, 10)
 
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
-        vectors = [member.encode(sentences) for member in self.members]
+        if self._member_encoders is None:
+            self._member_encoders = [self.context.encoder_of(member) for member in self.members]
+        vectors = [encode(sentences) for encode in self._member_encoders]
         widths = {v.shape[1] for v in vectors}
         if len(widths) > 1:
             raise BenchError(f"{self.name}: members give vectors of different sizes {sorted(widths)}")

@@ -111,3 +111,14 @@ def test_a_second_run_reads_every_vector_from_the_cache(tiny_model_dir, tiny_dat
     assert all(r["timing"]["encoded_sentences"] > 0 or r["task"] == "SICK-R" for r in fresh)
     listing = bench("cache")
     assert listing.returncode == 0 and "prompteol" in listing.stdout and "mean" in listing.stdout
+
+
+def test_ensemble_members_share_the_cache_with_their_own_rows(tiny_model_dir, tiny_data, tmp_path, cache_env):
+    args = ["--model", str(tiny_model_dir), "--data-dir", str(tiny_data), "--tasks", "STSBenchmark"]
+    ensemble = bench("run", "--methods", "ck", *args, "--out", str(tmp_path / "ck"))
+    assert ensemble.returncode == 0, ensemble.stderr
+    members = bench("run", "--methods", "pretcot,ke", *args, "--out", str(tmp_path / "members"))
+    assert members.returncode == 0, members.stderr
+    records = [json.loads(p.read_text()) for p in (tmp_path / "members").rglob("*.json") if "runs" in p.parts]
+    assert sorted(r["method"]["name"] for r in records) == ["ke", "pretcot"]
+    assert all(r["timing"]["encoded_sentences"] == 0 and r["timing"]["cached_sentences"] > 0 for r in records)

@@ -375,12 +375,21 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
     """The planned steps of one method with one seed; returns their keys (computed or reused)."""
     request, store = session.request, session.store
     options = request.options.with_seed(seed)
-    context = RunContext(load_model=session.provider, options=options, retrain=request.retrain)
-    seed_everything(seed)
-    method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
     # not inside a multi-process launch: every process must encode the same sentences, so that none
     # waits for another in the engine's gather while that one reads its vectors from the cache
     cache = EmbeddingCache(embedding_cache_path()) if options.cache_embeddings and not launched() else None
+
+    def member_encoder(member: Method) -> EmbeddingMemo:
+        return EmbeddingMemo(member.encode, cache, lambda: cache_namespace(member, session.provider))
+
+    context = RunContext(
+        load_model=session.provider,
+        options=options,
+        retrain=request.retrain,
+        member_encoder=member_encoder if cache is not None else None,
+    )
+    seed_everything(seed)
+    method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
     memo = EmbeddingMemo(method.encode, cache, lambda: cache_namespace(method, session.provider))
     evaluand = Evaluand.of(method, memo)
     prepared = False

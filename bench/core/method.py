@@ -28,6 +28,14 @@ class RunContext:
     # trained methods: called with (optimizer step, STS-B dev score) after each dev evaluation during
     # training; may raise to stop training (an Optuna pruner does)
     on_dev_score: Callable[[int, float], None] | None = None
+    # composite methods (ensembles): how to encode through a member; the runner passes one that reads and
+    # fills the persistent embedding cache under the member's own key, so that a member's vectors are
+    # shared with the member's own row. None: the member's plain ``encode``.
+    member_encoder: Callable[[Method], Callable[[Sequence[str]], np.ndarray]] | None = None
+
+    def encoder_of(self, member: Method) -> Callable[[Sequence[str]], np.ndarray]:
+        """How a composite method encodes sentences with ``member``."""
+        return self.member_encoder(member) if self.member_encoder is not None else member.encode
 
     @property
     def data_dir(self) -> Path | None:
