@@ -379,18 +379,15 @@ def _run_method(cls: type[Method], seed: int, steps: list[PlannedStep], session:
     # waits for another in the engine's gather while that one reads its vectors from the cache
     cache = EmbeddingCache(embedding_cache_path()) if options.cache_embeddings and not launched() else None
 
-    def member_encoder(member: Method) -> EmbeddingMemo:
-        return EmbeddingMemo(member.encode, cache, lambda: cache_namespace(member, session.provider))
+    def memoised(some: Method) -> EmbeddingMemo:
+        return EmbeddingMemo(some.encode, cache, lambda: cache_namespace(some, session.provider))
 
     context = RunContext(
-        load_model=session.provider,
-        options=options,
-        retrain=request.retrain,
-        member_encoder=member_encoder if cache is not None else None,
+        load_model=session.provider, options=options, retrain=request.retrain, member_encoder=memoised
     )
     seed_everything(seed)
     method = cls.from_overrides(request.overrides.get(cls.name, {}), context)
-    memo = EmbeddingMemo(method.encode, cache, lambda: cache_namespace(method, session.provider))
+    memo = memoised(method)
     evaluand = Evaluand.of(method, memo)
     prepared = False
     seeds_shown = cls.depends_on_seed() and len(request.seeds or []) > 1
