@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.core.engine import EmbeddingEngine, EncodeItem, Readout
+from bench.core.engine import EmbeddingEngine, EncodeItem, PrefixSafeHook, Readout
 from tests.conftest import CORPUS
 
 
@@ -107,6 +107,27 @@ def test_shared_prefix_cache_gives_the_same_embeddings(tiny_loaded, layer, pooli
     np.testing.assert_allclose(cached, plain, atol=1e-5, rtol=1e-4)
     want = np.stack([_reference(tiny_loaded.model, item, layer, pooling) for item in items])
     np.testing.assert_allclose(cached, want, atol=1e-4, rtol=1e-4)
+
+
+def test_only_a_prefix_safe_hook_keeps_the_prefix_cache_and_only_before_its_first_position(tiny_loaded):
+    engine = EmbeddingEngine(tiny_loaded.model, 0, 4, show_progress=False)
+    items = [EncodeItem((5, 6, 7, 8, 9)), EncodeItem((5, 6, 7, 8, 10))]
+    readout = Readout(-1, "last")
+    assert engine.shared_prefix(items, readout) == 4
+
+    def any_hook(decoder, batch):
+        return contextlib.nullcontext()
+
+    assert engine.shared_prefix(items, readout, any_hook) == 0
+    assert engine.shared_prefix(items, readout, PrefixSafeHook(any_hook, lambda item: 2)) == 2
+    widths = []
+
+    def recording(decoder, batch):
+        widths.append((batch.input_ids.shape[1], batch.prefix_len, batch.items))
+        return contextlib.nullcontext()
+
+    engine.encode(items, readout, PrefixSafeHook(recording, lambda item: 3))
+    assert widths == [(2, 3, items)]  # whole items; the tensors hold what follows the prefix
 
 
 def test_no_shared_prefix_when_mean_pooling_covers_it(tiny_loaded):

@@ -264,3 +264,26 @@ def test_the_auxiliary_prompt_receives_the_sentence_as_the_main_prompt_does(tiny
     padded, bare = "  A man plays a guitar.  ", "A man plays a guitar."
     assert method.auxiliary_item(padded) == method.auxiliary_item(bare)
     assert method.to_item(padded) == method.to_item(bare)
+
+
+@pytest.mark.parametrize(
+    "name,overrides",
+    [
+        ("token-prepending", {"tp_start_layer": 1, "tp_exit_layer": 2}),
+        ("metaeol+tp", {"tp_start_layer": 1, "tp_exit_layer": 2, "meta_prompts": "1,5"}),
+        ("contrastive-prompting", {"cp_layer": 1, "cp_alpha": 2.0}),
+        ("ke+cp", {"cp_layer": 2, "cp_alpha": 3.0}),
+    ],
+)
+def test_interventions_keep_the_shared_prefix_cache_with_the_same_embeddings(tiny_loaded, name, overrides):
+    cached = _method(name, tiny_loaded, layer=-1, **overrides)
+    template = cached.templates()[0]
+    items = [cached.to_item(s, template) for s in SENTENCES]
+    hook = cached.batch_hook(SENTENCES, items)
+    n_prefix = cached.engine.shared_prefix(items, cached.readout(), hook)
+    assert n_prefix >= 2
+    if cached.config.intervention == "tp":  # the placeholder and what follows are computed per batch
+        assert n_prefix <= min(cached._placeholder_index[item] for item in items)
+    whole = _method(name, tiny_loaded, layer=-1, **overrides)
+    whole.engine.prefix_caching = False
+    np.testing.assert_allclose(cached.encode(SENTENCES), whole.encode(SENTENCES), atol=1e-5, rtol=1e-4)

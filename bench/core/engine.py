@@ -47,16 +47,34 @@ class Readout:
 
 @dataclass
 class Batch:
-    """A left-padded batch as the decoder sees it; given to batch hooks."""
+    """A left-padded batch as the decoder sees it; given to batch hooks.
+
+    ``items`` are the whole inputs. After a cached shared prefix of ``prefix_len`` tokens the tensors hold
+    only the rest of each input; because padding is on the left, ``width - len(item.input_ids) + i`` is
+    still the column of token ``i`` of an item (for every ``i >= prefix_len``).
+    """
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     position_ids: torch.Tensor
     items: list[EncodeItem]
+    prefix_len: int = 0
 
 
 # A hook receives the decoder and the batch and returns a context manager active during its forward.
 BatchHook = Callable[[Any, Batch], contextlib.AbstractContextManager]
+
+
+@dataclass(frozen=True)
+class PrefixSafeHook:
+    """A batch hook that reads and changes no token before ``first_position(item)`` of any item, so the
+    engine may cache a prefix the items share up to there (other hooks get whole inputs)."""
+
+    hook: BatchHook
+    first_position: Callable[[EncodeItem], int]
+
+    def __call__(self, decoder: Any, batch: Batch) -> contextlib.AbstractContextManager:
+        return self.hook(decoder, batch)
 
 
 def decoder_of(causal_lm: Any) -> Any:
@@ -90,14 +108,14 @@ class EmbeddingEngine:
         return next(self.causal_lm.parameters()).device
 
     def make_batch(self, items: list[EncodeItem], prefix_len: int = 0) -> Batch:
-        """Left-pad ``items``; with ``prefix_len`` > 0 they are suffixes after a cached shared prefix."""
-        ids, mask = pad_rows([item.input_ids for item in items], self.pad_token_id, side="left")
+        """Left-pad ``items``; with ``prefix_len`` > 0, only what follows their cached shared prefix."""
+        ids, mask = pad_rows([item.input_ids[prefix_len:] for item in items], self.pad_token_id, side="left")
         # positions count real tokens only, so a padded row sees the positions it would see alone
         positions = prefix_len + (mask.cumsum(-1) - 1).clamp(min=0)
         if prefix_len:
             mask = torch.cat([torch.ones((len(items), prefix_len), dtype=torch.long), mask], dim=1)
         device = self.device
-        return Batch(ids.to(device), mask.to(device), positions.to(device), items)
+        return Batch(ids.to(device), mask.to(device), positions.to(device), items, prefix_len)
 
     def forward_hidden(
         self, batch: Batch, layer: int, hook: BatchHook | None = None, prefix_cache: Any = None
@@ -121,14 +139,19 @@ class EmbeddingEngine:
             )
         return out.last_hidden_state if layer == -1 else out.hidden_states[layer]
 
-    def shared_prefix(self, items: list[EncodeItem], readout: Readout) -> int:
-        """Length of the token prefix all items share (0 when caching it is off or not worth it)."""
+    def shared_prefix(self, items: list[EncodeItem], readout: Readout, hook: BatchHook | None = None) -> int:
+        """Length of the token prefix all items share and ``hook`` leaves alone (0 when caching it is off,
+        not worth it, or the hook may touch any token)."""
         if not self.prefix_caching or len(items) < 2 or not full_attention(self.causal_lm):
+            return 0
+        if hook is not None and not isinstance(hook, PrefixSafeHook):
             return 0
         first = items[0].input_ids
         n = min(len(item.input_ids) for item in items) - 1  # every item keeps at least one token
         if readout.pooling == "mean":
             n = min([n] + [item.pool_start for item in items])  # pooled tokens must be computed here
+        if isinstance(hook, PrefixSafeHook):
+            n = min([n] + [hook.first_position(item) for item in items])
         for item in items[1:]:
             ids = item.input_ids
             while n > 0 and ids[:n] != first[:n]:
@@ -149,7 +172,7 @@ class EmbeddingEngine:
         weights = torch.zeros(hidden.shape[:2], dtype=hidden.dtype, device=hidden.device)
         for row, item in enumerate(batch.items):
             start, end = item.span()
-            offset = width - len(item.input_ids)  # left padding shifts every position
+            offset = width - len(item.input_ids)  # left padding (and a cached prefix) shift every position
             weights[row, offset + start : offset + end] = 1.0
         return (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1.0)
 
@@ -179,12 +202,11 @@ class EmbeddingEngine:
             torch.inference_mode(),
             progress_bar(sum(map(len, mine)), description, enabled=shown) as advance,
         ):
-            # hooks see whole inputs, so the shared prefix is cached only without one
-            n_prefix = self.shared_prefix(distinct, readout) if hook is None else 0
+            n_prefix = self.shared_prefix(distinct, readout, hook)
             cache = self.prefix_cache(distinct[0].input_ids[:n_prefix]) if n_prefix and mine else None
             computed: list[tuple[list[int], np.ndarray]] = []
             for chunk in mine:
-                batch = self.make_batch([_drop_prefix(distinct[i], n_prefix) for i in chunk], n_prefix)
+                batch = self.make_batch([distinct[i] for i in chunk], n_prefix)
                 hidden = self.forward_hidden(batch, readout.layer, hook, cache)
                 computed.append((chunk, self.pool(hidden, batch, readout.pooling).float().cpu().numpy()))
                 advance(len(chunk))
@@ -196,13 +218,6 @@ class EmbeddingEngine:
             return np.zeros((0, 0), dtype=np.float32)
         table = np.stack(vectors).astype(np.float32)  # type: ignore[arg-type]
         return table[[unique[item] for item in items]]
-
-
-def _drop_prefix(item: EncodeItem, n: int) -> EncodeItem:
-    if n == 0:
-        return item
-    start, end = item.span()
-    return EncodeItem(item.input_ids[n:], max(start - n, 0), end - n)
 
 
 def full_attention(causal_lm: Any) -> bool:

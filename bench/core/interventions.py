@@ -2,7 +2,8 @@
 
 Supported: decoders with ``embed_tokens`` and ``layers[i].self_attn.o_proj`` (Llama-style models,
 SmolLM2, Gemma-3). Each intervention is a :data:`bench.core.engine.BatchHook`: called with the decoder and a
-left-padded batch, it returns a context manager during which the hooks are active.
+left-padded batch, it returns a context manager during which the hooks are active. Both touch no token
+before the one they change, so they come as a :class:`PrefixSafeHook` and keep the engine's prefix cache.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Literal
 
 import torch
 
-from bench.core.engine import Batch, EncodeItem
+from bench.core.engine import Batch, EncodeItem, PrefixSafeHook
 from bench.core.errors import ModelError
 
 
@@ -60,7 +61,7 @@ def _with_hidden(args: tuple, kwargs: dict, hidden: torch.Tensor) -> tuple[tuple
 
 def token_prepending(
     index_of: Callable[[EncodeItem], int], placeholder: torch.Tensor, start: int, exit_layer: int
-) -> Callable[[Any, Batch], contextlib.AbstractContextManager]:
+) -> PrefixSafeHook:
     """Token Prepending (Fu et al. 2025) as a batch hook.
 
     The placeholder position (``index_of(item)``) gets the embedding ``placeholder``; then for every
@@ -88,7 +89,8 @@ def token_prepending(
             handles.append(layers[index].register_forward_pre_hook(patch, with_kwargs=True))
         return registered(handles)
 
-    return hook
+    # the placeholder is the first token it writes; it reads only the last one
+    return PrefixSafeHook(hook, index_of)
 
 
 class _Captured(Exception):
@@ -116,7 +118,7 @@ def contrasted(v: torch.Tensor, v_aux: torch.Tensor, alpha: float, plan: Contras
 
 def contrastive_prompting(
     auxiliary_batch: Callable[[Batch], Batch], layer: int, alpha: float, plan: ContrastPlan = "scaled"
-) -> Callable[[Any, Batch], contextlib.AbstractContextManager]:
+) -> PrefixSafeHook:
     """Contrastive Prompting (Cheng et al. 2025) as a batch hook.
 
     The auxiliary prompt runs up to decoder layer ``layer``; the input of that layer's ``o_proj`` (all
@@ -150,4 +152,4 @@ def contrastive_prompting(
 
         return registered([o_proj.register_forward_pre_hook(replace)])
 
-    return hook
+    return PrefixSafeHook(hook, lambda item: len(item.input_ids) - 1)  # it changes the last token only
