@@ -58,7 +58,11 @@ class Batch:
     attention_mask: torch.Tensor
     position_ids: torch.Tensor
     items: list[EncodeItem]
-    prefix_len: int = 0
+
+    @property
+    def prefix_len(self) -> int:
+        """Tokens of the cached prefix: the mask covers them, the ids do not."""
+        return self.attention_mask.shape[1] - self.input_ids.shape[1]
 
 
 # A hook receives the decoder and the batch and returns a context manager active during its forward.
@@ -115,7 +119,7 @@ class EmbeddingEngine:
         if prefix_len:
             mask = torch.cat([torch.ones((len(items), prefix_len), dtype=torch.long), mask], dim=1)
         device = self.device
-        return Batch(ids.to(device), mask.to(device), positions.to(device), items, prefix_len)
+        return Batch(ids.to(device), mask.to(device), positions.to(device), items)
 
     def forward_hidden(
         self, batch: Batch, layer: int, hook: BatchHook | None = None, prefix_cache: Any = None
