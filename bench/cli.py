@@ -210,7 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--overwrite", action="store_true", help="recompute results that are already stored")
     run.add_argument(
-        "--retrain", action="store_true", help="train adapters again even when the cache has them"
+        "--retrain",
+        action="store_true",
+        help="train adapters again from the start, even when the cache has them or an interrupted training "
+        "left a resume state",
     )
     run.add_argument(
         "--train-samples", type=int, default=None, help="cap on training examples for trained methods"

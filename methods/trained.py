@@ -143,7 +143,7 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
             disable_dropout=cfg.disable_dropout,
             seed=self.context.seed,
         )
-        staging = self.folder.start()
+        staging = self.folder.start(resume=not self.context.retrain)
         trainer = Trainer(
             model,
             self.build_objective(base),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from bench.core.options import RuntimeOptions
 from bench.core.sequences import ChatFormatter, response_logprobs
 from bench.training.nli import Ranked, load_nli
 from bench.training.objectives import Objective, PreferenceObjective, StepOutput, pairwise_dpo, plackett_luce
+from bench.training.resume import RESUME_FILE
 from bench.training.trainer import LoraSettings, Trainer, TrainSettings, attach_lora
 
 PROMPT = 'Keep the same meaning of this sentence: "{s}", while making some changes.'
@@ -139,11 +141,101 @@ def test_nan_loss_stops_with_the_step_number(fresh_model, tmp_path):
         trainer.train(_examples(8), [])
 
 
-def _method(name, data_dir, seed=0, retrain=False, **overrides):
+class _Interrupted(Exception):
+    pass
+
+
+RESUMABLE = TrainSettings(learning_rate=5e-3, warmup_ratio=0.25, micro_batch=4, grad_accum=1, eval_every=1)
+
+
+def _train_tiny(model_dir, out, settings=RESUMABLE, stop_at=None):
+    """Train a fresh LoRA (dropout on, so the random generators matter) for 4 steps with a dev score that
+    follows the weights; raise after the dev evaluation of step ``stop_at``."""
+    loaded = load_model(resolve_model(str(model_dir)), device="cpu")
+    model = attach_lora(loaded.model, LoraSettings(), seed=0)
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    dev = lambda: float(sum(p.detach().double().abs().sum() for p in lora_b))  # noqa: E731
+
+    def on_dev_score(step, score):
+        if step == stop_at:
+            raise _Interrupted
+
+    trainer = Trainer(model, _objective(loaded), settings, out, dev, False, on_dev_score)
+    summary = trainer.train(_examples(16), _examples(4))
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}, summary
+
+
+def _losses(folder):
+    import json
+
+    lines = (json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines())
+    return [(r["step"], r.get("loss"), r.get("stsb_dev")) for r in lines]
+
+
+def test_a_resumed_training_takes_the_same_steps_as_one_that_never_stopped(tiny_model_dir, tmp_path):
+    weights, summary = _train_tiny(tiny_model_dir, tmp_path / "once")
+    with pytest.raises(_Interrupted):
+        _train_tiny(tiny_model_dir, tmp_path / "twice", stop_at=2)
+    assert (tmp_path / "twice" / RESUME_FILE).is_file()
+    resumed_weights, resumed = _train_tiny(tiny_model_dir, tmp_path / "twice")
+    assert resumed.resumed_at == [2] and summary.resumed_at == []
+    assert resumed.dev_curve == summary.dev_curve and len(summary.dev_curve) == 5
+    assert resumed.heldout_after == pytest.approx(summary.heldout_after, abs=1e-6)
+    assert resumed.heldout_before == summary.heldout_before
+    for name, value in weights.items():
+        torch.testing.assert_close(resumed_weights[name], value, rtol=0, atol=1e-7)
+    assert _losses(tmp_path / "twice") == _losses(tmp_path / "once")
+    assert not (tmp_path / "twice" / RESUME_FILE).exists()
+
+
+def test_a_resume_state_of_other_settings_or_a_damaged_one_starts_over(tiny_model_dir, tmp_path, capsys):
+    with pytest.raises(_Interrupted):
+        _train_tiny(tiny_model_dir, tmp_path, stop_at=1)
+    other = TrainSettings(**{**RESUMABLE.__dict__, "learning_rate": 1e-3})
+    _, summary = _train_tiny(tiny_model_dir, tmp_path, settings=other)
+    assert "belongs to other settings (settings)" in capsys.readouterr().err
+    assert summary.resumed_at == [] and not (tmp_path / RESUME_FILE).exists()
+    (tmp_path / RESUME_FILE).write_bytes(b"not a torch file")
+    _, summary = _train_tiny(tiny_model_dir, tmp_path)
+    assert "is unreadable" in capsys.readouterr().err and summary.resumed_at == []
+    assert [step for step, loss, _ in _losses(tmp_path) if loss is not None] == [1, 2, 3, 4]
+
+
+def test_a_trained_method_resumes_its_interrupted_training_unless_retrained(
+    tiny_model_dir, tiny_nli_data, cache_env
+):
+    _method.model_dir = tiny_model_dir
+    uninterrupted = _method("sempa", tiny_nli_data, seed=3)
+    uninterrupted.prepare()
+    expected = uninterrupted.encode(SENTENCES)
+    shutil.rmtree(uninterrupted.folder.path)
+
+    def stop(step, score):
+        raise _Interrupted
+
+    method = _method("sempa", tiny_nli_data, seed=3, on_dev_score=stop)
+    with pytest.raises(_Interrupted):
+        method.prepare()
+    assert (method.folder.staging / RESUME_FILE).is_file() and not method.folder.is_complete()
+    resumed = _method("sempa", tiny_nli_data, seed=3)
+    resumed.prepare()
+    assert resumed.summary["resumed_at"] == [2] and not resumed.folder.staging.exists()
+    np.testing.assert_allclose(resumed.encode(SENTENCES), expected, atol=1e-5)
+    shutil.rmtree(resumed.folder.path)
+    method = _method("sempa", tiny_nli_data, seed=3, on_dev_score=stop)
+    with pytest.raises(_Interrupted):
+        method.prepare()
+    again = _method("sempa", tiny_nli_data, seed=3, retrain=True)
+    again.prepare()
+    assert again.summary["resumed_at"] == []
+
+
+def _method(name, data_dir, seed=0, retrain=False, on_dev_score=None, **overrides):
     context = RunContext(
         options=RuntimeOptions(data_dir=data_dir, seed=seed, show_progress=False),
         load_model=lambda: load_model(resolve_model(str(_method.model_dir)), device="cpu"),
         retrain=retrain,
+        on_dev_score=on_dev_score,
     )
     return METHODS.get(name).from_overrides({**TINY_TRAINING, **overrides}, context)
 
@@ -184,8 +276,6 @@ def test_cache_key_follows_config_data_and_seed(tiny_model_dir, tiny_nli_data, c
         _method("sempa", tiny_nli_data, train_samples=10),
     ]
     other_data = tmp_path / "other"
-    import shutil
-
     shutil.copytree(tiny_nli_data, other_data)
     with open(other_data / "nli" / "mnli_devmatched_triplets.csv", "a") as fh:
         fh.write("One more premise.,An entailment.,A contradiction.,dev\n")

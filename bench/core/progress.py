@@ -99,8 +99,9 @@ def progress_bar(total: int, description: str, unit: str = "sent", enabled: bool
 
 
 @contextmanager
-def training_bar(total_steps: int, description: str, enabled: bool = True) -> Iterator:
-    """Yield ``update(loss=, accuracy=, step_seconds=)``, called once per optimizer step."""
+def training_bar(total_steps: int, description: str, enabled: bool = True, done: int = 0) -> Iterator:
+    """Yield ``update(loss=, accuracy=, step_seconds=)``, called once per optimizer step; ``done`` steps
+    (of a resumed training) are complete from the start."""
     if not (enabled and progress_enabled()) or total_steps == 0:
         yield lambda **fields: None
         return
@@ -116,6 +117,11 @@ def training_bar(total_steps: int, description: str, enabled: bool = True) -> It
     label = f"{_stage} {description}" if _stage else description
     with Progress(*columns, console=console, transient=False) as progress:
         task_id = progress.add_task(
-            label, total=total_steps, loss=float("nan"), accuracy=float("nan"), step_seconds=0.0
+            label,
+            total=total_steps,
+            completed=done,
+            loss=float("nan"),
+            accuracy=float("nan"),
+            step_seconds=0.0,
         )
         yield lambda **fields: progress.update(task_id, advance=1, **fields)

@@ -2,7 +2,8 @@
 
 A finished folder holds ``adapter/`` (peft format: ``PeftModel.from_pretrained`` and lm-eval's ``peft=``
 read it), ``training_summary.json``, ``training_log.jsonl`` and the curve PNGs. Training writes into
-``<folder>.partial`` and renames it when done, so an interrupted run never leaves a finished-looking one.
+``<folder>.partial`` and renames it when done, so an interrupted run never leaves a finished-looking one;
+the next run of the same training resumes from the partial folder's last dev evaluation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from bench.core.distributed import is_main_process, wait_for_all
 from bench.core.hashing import json_digest
 from bench.core.settings import cache_dir
+from bench.training.resume import RESUME_FILE
 from bench.training.trainer import ADAPTER_DIR
 
 SUMMARY = "training_summary.json"
@@ -74,12 +76,14 @@ class AdapterFolder:
     def summary(self) -> dict[str, Any]:
         return json.loads((self.path / SUMMARY).read_text())
 
-    def start(self) -> Path:
-        """A clean staging folder to train into (leftovers of an interrupted run are removed; by the main
-        process, inside a multi-process launch)."""
+    def start(self, resume: bool = True) -> Path:
+        """The staging folder to train into: an interrupted run's folder is kept when it holds a resume
+        state and ``resume`` is on (the trainer goes on from there), otherwise it starts empty; by the
+        main process, inside a multi-process launch."""
         if is_main_process():
-            shutil.rmtree(self.staging, ignore_errors=True)
-            self.staging.mkdir(parents=True)
+            if not (resume and (self.staging / RESUME_FILE).is_file()):
+                shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging.mkdir(parents=True, exist_ok=True)
         wait_for_all()
         return self.staging
 

@@ -30,6 +30,14 @@ from bench.core.errors import BenchError
 from bench.core.progress import console, training_bar, warn
 from bench.training.nli import Ranked
 from bench.training.objectives import Objective
+from bench.training.resume import (
+    ResumeState,
+    discard_resume_state,
+    load_resume_state,
+    random_states,
+    restore_random_states,
+    save_resume_state,
+)
 
 ADAPTER_DIR = "adapter"  # the selected adapter, in peft format, inside the training folder
 
@@ -71,6 +79,7 @@ class TrainingSummary:
     heldout_before: dict[str, float] = field(default_factory=dict)
     heldout_after: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    resumed_at: list[int] = field(default_factory=list)  # steps after which interrupted runs went on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +124,37 @@ def load_adapter_weights(model: Any, folder: Path) -> None:
     set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
 
 
+@dataclass
+class _Progress:
+    """The loop's running state: what a resume state stores and restores."""
+
+    step: int = 0
+    seen: int = 0
+    curve: list[dict[str, float]] = field(default_factory=list)
+    best: tuple[float, int] | None = None
+    log_lines: list[str] = field(default_factory=list)
+    seconds_before: float = 0.0
+    resumed_at: list[int] = field(default_factory=list)
+
+    @classmethod
+    def resumed(cls, state: ResumeState, named, optimizer, scheduler) -> _Progress:
+        """Load ``state`` into the model's trainable weights, the optimizer, the schedule and the random
+        generators, and return the loop's state at its step."""
+        with torch.no_grad():
+            for name, param in named:
+                param.copy_(state.trainable[name])
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        restore_random_states(state.rng)
+        return cls(state.step, state.samples_seen, list(state.dev_curve), state.best, list(state.log_lines),
+                   state.seconds, [*state.resumed_at, state.step])  # fmt: skip
+
+    def write(self, log, record: dict[str, Any]) -> None:
+        line = json.dumps(record)
+        self.log_lines.append(line)
+        log.write(line + "\n")
+
+
 class Trainer:
     """Trains a peft-wrapped model with an objective; writes logs, plots and the selected adapter."""
 
@@ -153,7 +193,10 @@ class Trainer:
 
     def train(self, train: Sequence[Ranked], heldout: Sequence[Ranked]) -> TrainingSummary:
         """Run the loop; inside a multi-process launch every process runs it on its share of each step
-        (see :meth:`_step`), the main process alone writes files, and all read the kept adapter."""
+        (see :meth:`_step`), the main process alone writes files, and all read the kept adapter.
+
+        A resume state left in the output folder by an interrupted run of the same training (see
+        ``bench.training.resume``) is picked up: the loop goes on after its last dev evaluation."""
         from transformers import get_cosine_schedule_with_warmup
 
         if not train:
@@ -162,68 +205,111 @@ class Trainer:
         main = is_main_process()
         started = time.perf_counter()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.objective.setup(self.model, [*train, *heldout], self.show_progress and main)
-        before = self.objective.evaluate(self.model, heldout) if heldout else {}
         steps = self.batches(train)
+        fingerprint = {"settings": asdict(s), "steps": len(steps), "examples": len(train),
+                       "first_premise": train[0].premise, "last_premise": train[-1].premise}  # fmt: skip
+        state = load_resume_state(self.out_dir, fingerprint)
+        self.objective.setup(self.model, [*train, *heldout], self.show_progress and main)
+        if state is not None:
+            before = state.heldout_before
+        else:
+            before = self.objective.evaluate(self.model, heldout) if heldout else {}
         if s.disable_dropout:
             disable_dropout(self.model)
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        params = [p for _, p in named]
         optimizer = torch.optim.AdamW(
             params, lr=s.learning_rate, weight_decay=s.weight_decay, betas=(0.9, s.adam_beta2)
         )
         scheduler = get_cosine_schedule_with_warmup(
             optimizer, math.ceil(s.warmup_ratio * len(steps)), len(steps)
         )
-        curve: list[dict[str, float]] = []
-        best: tuple[float, int] | None = None
-        if self.score_dev is not None:  # the untrained model, for reference
-            curve.append({"step": 0, "samples": 0, "stsb_dev": self.score_dev()})
-        seen = 0
+        progress = _Progress.resumed(state, named, optimizer, scheduler) if state else _Progress()
+        if state is not None and main:
+            console.print(f"resuming training after step {state.step} of {len(steps)} ({self.out_dir})")
+        if state is None and self.score_dev is not None:  # the untrained model, for reference
+            progress.curve.append({"step": 0, "samples": 0, "stsb_dev": self.score_dev()})
         log_path = self.out_dir / "training_log.jsonl"
         with (
             open(log_path if main else os.devnull, "w", encoding="utf-8") as log,
-            training_bar(len(steps), "training", self.show_progress and main) as update,
+            training_bar(len(steps), "training", self.show_progress and main, progress.step) as update,
         ):
+            log.writelines(line + "\n" for line in progress.log_lines)
             for number, examples in enumerate(steps, start=1):
+                if number <= progress.step:
+                    continue
                 record = self._step(number, examples, optimizer, scheduler, params)
-                seen_before, seen = seen, seen + len(examples)
-                record["samples"] = seen
-                log.write(json.dumps(record) + "\n")
+                seen_before = progress.seen
+                progress.step, progress.seen = number, seen_before + len(examples)
+                record["samples"] = progress.seen
+                progress.write(log, record)
                 update(loss=record["loss"], accuracy=record.get("accuracy", float("nan")),
                        step_seconds=record["seconds"])  # fmt: skip
-                if self._evaluate_now(number, len(steps), seen_before, seen):
-                    if self.score_dev is None:
-                        self._save_adapter(main)
-                        continue
-                    dev = self.score_dev()  # every process: the engine shards the dev sentences
-                    curve.append({"step": number, "samples": seen, "stsb_dev": dev})
-                    log.write(json.dumps({"step": number, "samples": seen, "stsb_dev": dev}) + "\n")
-                    if main:
-                        console.print(f"step {number} ({seen} samples): STS-B dev Spearman {dev:.2f}")
-                    if best is None or dev > best[0]:
-                        best = (dev, number)
-                        self._save_adapter(main)
-                    log.flush()
-                    if self.on_dev_score is not None:
-                        self.on_dev_score(number, dev)
+                if not self._evaluate_now(number, len(steps), seen_before, progress.seen):
+                    continue
+                if self.score_dev is None:
+                    self._save_adapter(main)
+                else:
+                    self._evaluate(number, progress, log, main)
+                if number < len(steps):
+                    self._save_resume_state(progress, fingerprint, before, named, optimizer, scheduler,
+                                            started, main)  # fmt: skip
+                if self.score_dev is not None and self.on_dev_score is not None:
+                    self.on_dev_score(number, progress.curve[-1]["stsb_dev"])
                 log.flush()
         load_adapter_weights(self.model, self.out_dir / ADAPTER_DIR)
         after = self.objective.evaluate(self.model, heldout) if heldout else {}
+        best = progress.best
         summary = TrainingSummary(
             steps=len(steps),
             examples=len(train),
-            seconds=round(time.perf_counter() - started, 1),
+            seconds=round(progress.seconds_before + time.perf_counter() - started, 1),
             best_step=best[1] if best else len(steps),
             best_dev=best[0] if best else None,
-            dev_curve=curve,
+            dev_curve=progress.curve,
             heldout_before=before,
             heldout_after=after,
             settings=asdict(s),
+            resumed_at=progress.resumed_at,
         )
         if main:
-            write_curves(log_path, curve, self.out_dir, summary.best_step)
-            warn_if_untrained_is_better(curve, best)
+            discard_resume_state(self.out_dir)
+            write_curves(log_path, progress.curve, self.out_dir, summary.best_step)
+            warn_if_untrained_is_better(progress.curve, best)
         return summary
+
+    def _evaluate(self, number: int, progress: _Progress, log, main: bool) -> None:
+        """Score STS-B dev (every process: the engine shards the dev sentences); keep the adapter if best."""
+        dev = self.score_dev()
+        point = {"step": number, "samples": progress.seen, "stsb_dev": dev}
+        progress.curve.append(point)
+        progress.write(log, point)
+        if main:
+            console.print(f"step {number} ({progress.seen} samples): STS-B dev Spearman {dev:.2f}")
+        if progress.best is None or dev > progress.best[0]:
+            progress.best = (dev, number)
+            self._save_adapter(main)
+
+    def _save_resume_state(self, progress, fingerprint, before, named, optimizer, scheduler, started,
+                           main: bool) -> None:  # fmt: skip
+        if main:
+            state = ResumeState(
+                fingerprint=fingerprint,
+                step=progress.step,
+                samples_seen=progress.seen,
+                seconds=progress.seconds_before + time.perf_counter() - started,
+                dev_curve=progress.curve,
+                best=progress.best,
+                heldout_before=before,
+                log_lines=progress.log_lines,
+                trainable={n: p.detach().clone() for n, p in named},
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                rng=random_states(),
+                resumed_at=progress.resumed_at,
+            )
+            save_resume_state(self.out_dir, state)
+        wait_for_all()
 
     def _save_adapter(self, main: bool) -> None:
         """The main process writes the adapter; the others wait until it is there."""
