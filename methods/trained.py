@@ -152,6 +152,7 @@ class TrainedMethod(PromptMethod[TrainedConfigT]):
             self.dev_scorer(),
             self.context.show_progress,
             self.context.on_dev_score,
+            identity=cfg.identity(),
         )
         try:
             result = trainer.train(data.train, data.heldout)

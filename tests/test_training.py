@@ -141,24 +141,25 @@ def test_nan_loss_stops_with_the_step_number(fresh_model, tmp_path):
         trainer.train(_examples(8), [])
 
 
-class _Interrupted(Exception):
-    pass
+class _Killed(BaseException):
+    """Stands for a kill (Ctrl-C, the end of a session): not an error the training could have handled."""
 
 
 RESUMABLE = TrainSettings(learning_rate=5e-3, warmup_ratio=0.25, micro_batch=4, grad_accum=1, eval_every=1)
 
 
-def _train_tiny(model_dir, out, settings=RESUMABLE, stop_at=None):
+def _train_tiny(model_dir, out, settings=RESUMABLE, stop_at=None, stop_with=_Killed, dev_sign=1.0):
     """Train a fresh LoRA (dropout on, so the random generators matter) for 4 steps with a dev score that
-    follows the weights; raise after the dev evaluation of step ``stop_at``."""
+    follows the weights (growing with them, or with ``dev_sign=-1`` falling, so step 1 is kept); raise
+    ``stop_with`` after the dev evaluation of step ``stop_at``."""
     loaded = load_model(resolve_model(str(model_dir)), device="cpu")
     model = attach_lora(loaded.model, LoraSettings(), seed=0)
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
-    dev = lambda: float(sum(p.detach().double().abs().sum() for p in lora_b))  # noqa: E731
+    dev = lambda: dev_sign * float(sum(p.detach().double().abs().sum() for p in lora_b))  # noqa: E731
 
     def on_dev_score(step, score):
         if step == stop_at:
-            raise _Interrupted
+            raise stop_with
 
     trainer = Trainer(model, _objective(loaded), settings, out, dev, False, on_dev_score)
     summary = trainer.train(_examples(16), _examples(4))
@@ -174,7 +175,7 @@ def _losses(folder):
 
 def test_a_resumed_training_takes_the_same_steps_as_one_that_never_stopped(tiny_model_dir, tmp_path):
     weights, summary = _train_tiny(tiny_model_dir, tmp_path / "once")
-    with pytest.raises(_Interrupted):
+    with pytest.raises(_Killed):
         _train_tiny(tiny_model_dir, tmp_path / "twice", stop_at=2)
     assert (tmp_path / "twice" / RESUME_FILE).is_file()
     resumed_weights, resumed = _train_tiny(tiny_model_dir, tmp_path / "twice")
@@ -188,8 +189,33 @@ def test_a_resumed_training_takes_the_same_steps_as_one_that_never_stopped(tiny_
     assert not (tmp_path / "twice" / RESUME_FILE).exists()
 
 
+def test_the_kept_adapter_is_restored_when_a_kill_left_a_later_one(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    _train_tiny(tiny_model_dir, tmp_path / "once", dev_sign=-1.0)
+    with pytest.raises(_Killed):
+        _train_tiny(tiny_model_dir, tmp_path / "twice", stop_at=2, dev_sign=-1.0)
+    shutil.rmtree(tmp_path / "twice" / "adapter")  # as if killed while saving a newer best
+    _, summary = _train_tiny(tiny_model_dir, tmp_path / "twice", dev_sign=-1.0)
+    assert summary.best_step == 1 and summary.resumed_at == [2]
+    expected = load_file(str(tmp_path / "once" / "adapter" / "adapter_model.safetensors"))
+    restored = load_file(str(tmp_path / "twice" / "adapter" / "adapter_model.safetensors"))
+    assert expected.keys() == restored.keys()
+    for name, value in expected.items():
+        torch.testing.assert_close(restored[name], value, rtol=0, atol=0)
+
+
+def test_a_training_stopped_by_its_dev_hook_leaves_no_resume_state(tiny_model_dir, tmp_path):
+    class Pruned(Exception):
+        pass
+
+    with pytest.raises(Pruned):
+        _train_tiny(tiny_model_dir, tmp_path, stop_at=2, stop_with=Pruned)
+    assert (tmp_path / "training_log.jsonl").is_file() and not (tmp_path / RESUME_FILE).exists()
+
+
 def test_a_resume_state_of_other_settings_or_a_damaged_one_starts_over(tiny_model_dir, tmp_path, capsys):
-    with pytest.raises(_Interrupted):
+    with pytest.raises(_Killed):
         _train_tiny(tiny_model_dir, tmp_path, stop_at=1)
     other = TrainSettings(**{**RESUMABLE.__dict__, "learning_rate": 1e-3})
     _, summary = _train_tiny(tiny_model_dir, tmp_path, settings=other)
@@ -211,10 +237,10 @@ def test_a_trained_method_resumes_its_interrupted_training_unless_retrained(
     shutil.rmtree(uninterrupted.folder.path)
 
     def stop(step, score):
-        raise _Interrupted
+        raise _Killed
 
     method = _method("sempa", tiny_nli_data, seed=3, on_dev_score=stop)
-    with pytest.raises(_Interrupted):
+    with pytest.raises(_Killed):
         method.prepare()
     assert (method.folder.staging / RESUME_FILE).is_file() and not method.folder.is_complete()
     resumed = _method("sempa", tiny_nli_data, seed=3)
@@ -223,7 +249,7 @@ def test_a_trained_method_resumes_its_interrupted_training_unless_retrained(
     np.testing.assert_allclose(resumed.encode(SENTENCES), expected, atol=1e-5)
     shutil.rmtree(resumed.folder.path)
     method = _method("sempa", tiny_nli_data, seed=3, on_dev_score=stop)
-    with pytest.raises(_Interrupted):
+    with pytest.raises(_Killed):
         method.prepare()
     again = _method("sempa", tiny_nli_data, seed=3, retrain=True)
     again.prepare()

@@ -31,12 +31,13 @@ class ResumeState:
     seconds: float  # training time spent before the interruption(s)
     dev_curve: list[dict[str, float]]
     best: tuple[float, int] | None  # (STS-B dev, step) of the kept adapter
+    kept: dict[str, torch.Tensor]  # the kept adapter's trainable weights, by parameter name
     heldout_before: dict[str, float]
     log_lines: list[str]
-    trainable: dict[str, torch.Tensor]  # the current (not the kept) LoRA weights, by parameter name
+    trainable: dict[str, torch.Tensor]  # the current LoRA weights, by parameter name
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
-    rng: dict[str, Any] = field(default_factory=dict)
+    rng: list[dict[str, Any]] = field(default_factory=list)  # each process's generators, in process order
     resumed_at: list[int] = field(default_factory=list)  # steps at which earlier runs resumed
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 
 from bench.core.distributed import (
+    decided_by_main,
+    gather_objects,
     is_main_process,
     ranks,
     sum_across_processes,
@@ -124,6 +126,16 @@ def load_adapter_weights(model: Any, folder: Path) -> None:
     set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
 
 
+def current_weights(named: Sequence[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {name: param.detach().clone() for name, param in named}
+
+
+def load_weights(named: Sequence[tuple[str, torch.Tensor]], weights: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, param in named:
+            param.copy_(weights[name])
+
+
 @dataclass
 class _Progress:
     """The loop's running state: what a resume state stores and restores."""
@@ -132,22 +144,21 @@ class _Progress:
     seen: int = 0
     curve: list[dict[str, float]] = field(default_factory=list)
     best: tuple[float, int] | None = None
+    kept: dict[str, torch.Tensor] = field(default_factory=dict)  # trainable weights of the kept adapter
     log_lines: list[str] = field(default_factory=list)
     seconds_before: float = 0.0
     resumed_at: list[int] = field(default_factory=list)
 
     @classmethod
     def resumed(cls, state: ResumeState, named, optimizer, scheduler) -> _Progress:
-        """Load ``state`` into the model's trainable weights, the optimizer, the schedule and the random
-        generators, and return the loop's state at its step."""
-        with torch.no_grad():
-            for name, param in named:
-                param.copy_(state.trainable[name])
+        """Load ``state`` into the model's trainable weights, the optimizer, the schedule and this
+        process's random generators, and return the loop's state at its step."""
+        load_weights(named, state.trainable)
         optimizer.load_state_dict(state.optimizer)
         scheduler.load_state_dict(state.scheduler)
-        restore_random_states(state.rng)
-        return cls(state.step, state.samples_seen, list(state.dev_curve), state.best, list(state.log_lines),
-                   state.seconds, [*state.resumed_at, state.step])  # fmt: skip
+        restore_random_states(state.rng[ranks().index])
+        return cls(state.step, state.samples_seen, list(state.dev_curve), state.best, dict(state.kept),
+                   list(state.log_lines), state.seconds, [*state.resumed_at, state.step])  # fmt: skip
 
     def write(self, log, record: dict[str, Any]) -> None:
         line = json.dumps(record)
@@ -167,7 +178,10 @@ class Trainer:
         score_dev: Callable[[], float] | None = None,
         show_progress: bool = True,
         on_dev_score: Callable[[int, float], None] | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> None:
+        """``identity``: what else makes this training what it is (the method's whole config, the readout
+        the dev score uses included); a resume state of another identity is not used."""
         self.model = model
         self.objective = objective
         self.settings = settings
@@ -175,6 +189,7 @@ class Trainer:
         self.score_dev = score_dev
         self.show_progress = show_progress
         self.on_dev_score = on_dev_score
+        self.identity = identity or {}
 
     def total_steps(self, n_examples: int) -> int:
         per_step = self.settings.micro_batch * self.settings.grad_accum
@@ -206,9 +221,10 @@ class Trainer:
         started = time.perf_counter()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         steps = self.batches(train)
-        fingerprint = {"settings": asdict(s), "steps": len(steps), "examples": len(train),
-                       "first_premise": train[0].premise, "last_premise": train[-1].premise}  # fmt: skip
-        state = load_resume_state(self.out_dir, fingerprint)
+        named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        params = [p for _, p in named]
+        fingerprint = self._fingerprint(train, len(steps), named)
+        state = self._resume_state(fingerprint)
         self.objective.setup(self.model, [*train, *heldout], self.show_progress and main)
         if state is not None:
             before = state.heldout_before
@@ -216,17 +232,18 @@ class Trainer:
             before = self.objective.evaluate(self.model, heldout) if heldout else {}
         if s.disable_dropout:
             disable_dropout(self.model)
-        named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
-        params = [p for _, p in named]
         optimizer = torch.optim.AdamW(
             params, lr=s.learning_rate, weight_decay=s.weight_decay, betas=(0.9, s.adam_beta2)
         )
         scheduler = get_cosine_schedule_with_warmup(
             optimizer, math.ceil(s.warmup_ratio * len(steps)), len(steps)
         )
-        progress = _Progress.resumed(state, named, optimizer, scheduler) if state else _Progress()
-        if state is not None and main:
-            console.print(f"resuming training after step {state.step} of {len(steps)} ({self.out_dir})")
+        progress = _Progress()
+        if state is not None:
+            progress = _Progress.resumed(state, named, optimizer, scheduler)
+            self._restore_kept_adapter(progress, named, main)
+            if main:
+                console.print(f"resuming training after step {state.step} of {len(steps)} ({self.out_dir})")
         if state is None and self.score_dev is not None:  # the untrained model, for reference
             progress.curve.append({"step": 0, "samples": 0, "stsb_dev": self.score_dev()})
         log_path = self.out_dir / "training_log.jsonl"
@@ -250,12 +267,12 @@ class Trainer:
                 if self.score_dev is None:
                     self._save_adapter(main)
                 else:
-                    self._evaluate(number, progress, log, main)
+                    self._evaluate(number, progress, named, log, main)
                 if number < len(steps):
                     self._save_resume_state(progress, fingerprint, before, named, optimizer, scheduler,
                                             started, main)  # fmt: skip
-                if self.score_dev is not None and self.on_dev_score is not None:
-                    self.on_dev_score(number, progress.curve[-1]["stsb_dev"])
+                if self.score_dev is not None:
+                    self._report_dev_score(number, progress.curve[-1]["stsb_dev"], main)
                 log.flush()
         load_adapter_weights(self.model, self.out_dir / ADAPTER_DIR)
         after = self.objective.evaluate(self.model, heldout) if heldout else {}
@@ -278,7 +295,7 @@ class Trainer:
             warn_if_untrained_is_better(progress.curve, best)
         return summary
 
-    def _evaluate(self, number: int, progress: _Progress, log, main: bool) -> None:
+    def _evaluate(self, number: int, progress: _Progress, named, log, main: bool) -> None:
         """Score STS-B dev (every process: the engine shards the dev sentences); keep the adapter if best."""
         dev = self.score_dev()
         point = {"step": number, "samples": progress.seen, "stsb_dev": dev}
@@ -288,10 +305,58 @@ class Trainer:
             console.print(f"step {number} ({progress.seen} samples): STS-B dev Spearman {dev:.2f}")
         if progress.best is None or dev > progress.best[0]:
             progress.best = (dev, number)
+            progress.kept = current_weights(named)
             self._save_adapter(main)
+
+    def _report_dev_score(self, number: int, dev: float, main: bool) -> None:
+        """``on_dev_score`` (an ablation study's pruning hook); a training it stops on purpose leaves no
+        resume state behind (a later trial of the same settings must run and report every step again)."""
+        if self.on_dev_score is None:
+            return
+        try:
+            self.on_dev_score(number, dev)
+        except Exception:
+            if main:
+                discard_resume_state(self.out_dir)
+            raise
+
+    def _fingerprint(self, train: Sequence[Ranked], n_steps: int, named) -> dict[str, Any]:
+        """What a resume state must match: settings, identity, data, the trainable weights' shapes and the
+        number of processes (each restores its own random generators)."""
+        return {
+            "settings": asdict(self.settings),
+            "identity": self.identity,
+            "steps": n_steps,
+            "examples": len(train),
+            "first_premise": train[0].premise,
+            "last_premise": train[-1].premise,
+            "trainable": {name: list(param.shape) for name, param in named},
+            "processes": ranks().count,
+        }
+
+    def _resume_state(self, fingerprint: dict[str, Any]) -> ResumeState | None:
+        """The resume state every process goes on from, or None; the main process decides, so that all
+        take the same branch (and meet at the same collectives)."""
+        if not decided_by_main(lambda: load_resume_state(self.out_dir, fingerprint) is not None):
+            return None
+        state = load_resume_state(self.out_dir, fingerprint)
+        if state is None:
+            raise BenchError(f"process {ranks().index} cannot read the resume state in {self.out_dir}")
+        return state
+
+    def _restore_kept_adapter(self, progress: _Progress, named, main: bool) -> None:
+        """Write the state's kept adapter again: a kill between saving the adapter and the state may have
+        left a later (or half-written) one."""
+        if not progress.kept:
+            return
+        current = current_weights(named)
+        load_weights(named, progress.kept)
+        self._save_adapter(main)
+        load_weights(named, current)
 
     def _save_resume_state(self, progress, fingerprint, before, named, optimizer, scheduler, started,
                            main: bool) -> None:  # fmt: skip
+        rng = gather_objects(random_states())  # every process's generators, in process order
         if main:
             state = ResumeState(
                 fingerprint=fingerprint,
@@ -300,12 +365,13 @@ class Trainer:
                 seconds=progress.seconds_before + time.perf_counter() - started,
                 dev_curve=progress.curve,
                 best=progress.best,
+                kept=progress.kept,
                 heldout_before=before,
                 log_lines=progress.log_lines,
-                trainable={n: p.detach().clone() for n, p in named},
+                trainable=current_weights(named),
                 optimizer=optimizer.state_dict(),
                 scheduler=scheduler.state_dict(),
-                rng=random_states(),
+                rng=rng,
                 resumed_at=progress.resumed_at,
             )
             save_resume_state(self.out_dir, state)
