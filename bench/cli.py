@@ -868,6 +868,26 @@ def cmd_cache(args: argparse.Namespace) -> None:
         total += entry.megabytes
     data_console.print(table)
     console.print(f"{total:.1f} MB in {cache.path}")
+    _print_interrupted_trainings()
+
+
+def _print_interrupted_trainings() -> None:
+    """The trainings an interrupted run left (the next ``bench run`` of the same settings resumes them)."""
+    from rich.table import Table
+
+    from bench.core.progress import data_console
+    from bench.training.adapters import interrupted_trainings
+
+    found = interrupted_trainings()
+    if not found:
+        return
+    table = Table(title="interrupted trainings (the next run of the same settings resumes them)")
+    for column in ("folder", "after step", "samples seen", "MB"):
+        table.add_column(column)
+    for item in found:
+        table.add_row(str(item.folder), f"{item.step} of {item.steps}", str(item.samples_seen),
+                      f"{item.megabytes:.1f}")  # fmt: skip
+    data_console.print(table)
 
 
 COMMANDS = {

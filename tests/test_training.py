@@ -14,6 +14,7 @@ from bench.core.method import METHODS, RunContext
 from bench.core.models import load_model, resolve_model
 from bench.core.options import RuntimeOptions
 from bench.core.sequences import ChatFormatter, response_logprobs
+from bench.training.adapters import interrupted_trainings
 from bench.training.nli import Ranked, load_nli
 from bench.training.objectives import Objective, PreferenceObjective, StepOutput, pairwise_dpo, plackett_luce
 from bench.training.resume import RESUME_FILE
@@ -243,9 +244,12 @@ def test_a_trained_method_resumes_its_interrupted_training_unless_retrained(
     with pytest.raises(_Killed):
         method.prepare()
     assert (method.folder.staging / RESUME_FILE).is_file() and not method.folder.is_complete()
+    [interrupted] = interrupted_trainings()
+    assert interrupted.folder == method.folder.staging and interrupted.step == 2 and interrupted.steps > 2
     resumed = _method("sempa", tiny_nli_data, seed=3)
     resumed.prepare()
     assert resumed.summary["resumed_at"] == [2] and not resumed.folder.staging.exists()
+    assert interrupted_trainings() == []
     np.testing.assert_allclose(resumed.encode(SENTENCES), expected, atol=1e-5)
     shutil.rmtree(resumed.folder.path)
     method = _method("sempa", tiny_nli_data, seed=3, on_dev_score=stop)

@@ -18,7 +18,7 @@ from typing import Any
 from bench.core.distributed import is_main_process, wait_for_all
 from bench.core.hashing import json_digest
 from bench.core.settings import cache_dir
-from bench.training.resume import RESUME_FILE
+from bench.training.resume import RESUME_FILE, read_resume_state
 from bench.training.trainer import ADAPTER_DIR
 
 SUMMARY = "training_summary.json"
@@ -104,3 +104,28 @@ class AdapterFolder:
         (self.staging / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
         shutil.rmtree(self.path, ignore_errors=True)
         os.replace(self.staging, self.path)
+
+
+@dataclass(frozen=True)
+class InterruptedTraining:
+    """A staging folder with a resume state: the next run of the same training goes on from ``step``."""
+
+    folder: Path
+    step: int
+    steps: int
+    samples_seen: int
+    megabytes: float
+
+
+def interrupted_trainings(root: Path | None = None) -> list[InterruptedTraining]:
+    """Every interrupted training under the adapter cache (unreadable states are left out)."""
+    found = []
+    for path in sorted((root or cache_dir() / "adapters").glob(f"*/*.partial/{RESUME_FILE}")):
+        try:
+            state = read_resume_state(path.parent)
+        except Exception:  # noqa: BLE001 - a damaged state is retrained from the start anyway
+            continue
+        size = sum(f.stat().st_size for f in path.parent.rglob("*") if f.is_file()) / 1e6
+        found.append(InterruptedTraining(path.parent, state.step, state.fingerprint.get("steps", 0),
+                                         state.samples_seen, size))  # fmt: skip
+    return found

@@ -60,14 +60,21 @@ def save_resume_state(folder: Path, state: ResumeState) -> None:
     atomic_write(Path(folder) / RESUME_FILE, lambda tmp: torch.save(asdict(state), tmp))
 
 
+def read_resume_state(folder: Path) -> ResumeState:
+    """The state stored in ``folder``; raises what ``torch.load`` raises for a missing or damaged file."""
+    state = ResumeState(**torch.load(Path(folder) / RESUME_FILE, map_location="cpu", weights_only=True))
+    if isinstance(state.best, list):  # stored tuples may come back as lists
+        state.best = (state.best[0], state.best[1])
+    return state
+
+
 def load_resume_state(folder: Path, fingerprint: dict[str, Any]) -> ResumeState | None:
     """The stored state of this training, or None (with a warning when one exists but cannot be used)."""
     path = Path(folder) / RESUME_FILE
     if not path.is_file():
         return None
     try:
-        stored = torch.load(path, map_location="cpu", weights_only=True)
-        state = ResumeState(**stored)
+        state = read_resume_state(folder)
     except Exception as exc:  # noqa: BLE001 - torch.load raises many types for a damaged file
         warn(f"resume state {path} is unreadable ({type(exc).__name__}); training from the start")
         return None
@@ -76,8 +83,6 @@ def load_resume_state(folder: Path, fingerprint: dict[str, Any]) -> ResumeState 
                          if fingerprint.get(k) != state.fingerprint.get(k))  # fmt: skip
         warn(f"resume state {path} belongs to other settings ({', '.join(changed)}); training from the start")
         return None
-    if isinstance(state.best, list):  # stored tuples may come back as lists
-        state.best = (state.best[0], state.best[1])
     return state
 
 
