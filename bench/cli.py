@@ -729,8 +729,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _select_row(records: list, name: str, limit: int | None) -> list:
-    """The results of one table row: the row label (or method name) at one limit, every seed."""
-    chosen = [r for r in records if name in (r.method.label, r.method.name)]
+    """The results of one table row: the row label (or, when no label is ``name``, the method name) at one
+    limit, every seed."""
+    chosen = [r for r in records if r.method.label == name] or [r for r in records if r.method.name == name]
     if not chosen:
         raise BenchError(f"no stored results for {name!r} in this suite")
     chosen = [r for r in chosen if r.details.get("predictions")]  # results of earlier versions lack them

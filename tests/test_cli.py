@@ -252,3 +252,22 @@ def test_interrupted_run_leaves_no_partial_result_and_resumes(
     assert len(list((out / "runs").glob("*/*/*.json"))) == 21
     assert not list((out / "runs").glob("*/*/.*.tmp"))
     assert all(p.stat().st_mtime_ns == t for p, t in first.items())  # finished results were reused
+
+
+def _stored(label: str, name: str):
+    from types import SimpleNamespace
+
+    method = SimpleNamespace(label=label, name=name)
+    return SimpleNamespace(method=method, details={"predictions": [1.0]}, model_namespace="m", limit=None)
+
+
+def test_compare_picks_the_row_whose_label_is_the_name_before_rows_of_the_same_method():
+    from bench.cli import _select_row
+    from bench.core.errors import BenchError
+
+    plain, variant = _stored("ck+cp", "ck+cp"), _stored("ck+cp[layer=-1]", "ck+cp")
+    records = [variant, plain, _stored("ke", "ke")]
+    assert _select_row(records, "ck+cp", None) == [plain]
+    assert _select_row(records, "ck+cp[layer=-1]", None) == [variant]
+    with pytest.raises(BenchError, match="matches several rows"):
+        _select_row([variant, _stored("ck+cp[layer=-2]", "ck+cp")], "ck+cp", None)
