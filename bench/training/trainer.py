@@ -290,9 +290,9 @@ class Trainer:
             resumed_at=progress.resumed_at,
         )
         if main:
-            discard_resume_state(self.out_dir)
             write_curves(log_path, progress.curve, self.out_dir, summary.best_step)
             warn_if_untrained_is_better(progress.curve, best)
+            discard_resume_state(self.out_dir)  # last: a kill before here resumes instead of starting over
         return summary
 
     def _evaluate(self, number: int, progress: _Progress, named, log, main: bool) -> None:
