@@ -337,9 +337,11 @@ class Trainer:
     def _resume_state(self, fingerprint: dict[str, Any]) -> ResumeState | None:
         """The resume state every process goes on from, or None; the main process decides, so that all
         take the same branch (and meet at the same collectives)."""
-        if not decided_by_main(lambda: load_resume_state(self.out_dir, fingerprint) is not None):
+        state = load_resume_state(self.out_dir, fingerprint) if is_main_process() else None
+        if not decided_by_main(lambda: state is not None):
             return None
-        state = load_resume_state(self.out_dir, fingerprint)
+        if state is None:  # another process: read the state the main process found
+            state = load_resume_state(self.out_dir, fingerprint)
         if state is None:
             raise BenchError(f"process {ranks().index} cannot read the resume state in {self.out_dir}")
         return state
