@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export BENCH_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install demo test lint bench-encode bench-dpo bench-scale gemma
+.PHONY: install demo test lint bench-encode bench-encode-cuda bench-dpo bench-scale gemma
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ lint: install
 
 bench-encode: install
 	$(BIN)/python benchmarks/encode.py
+
+# on a GPU machine: LLaMA-2-7B-shaped random model in bf16, engine vs the straightforward procedure
+bench-encode-cuda: install
+	$(BIN)/python benchmarks/encode_cuda.py
 
 bench-dpo: install
 	$(BIN)/python benchmarks/dpo_step.py
