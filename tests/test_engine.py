@@ -137,3 +137,57 @@ def test_no_shared_prefix_when_mean_pooling_covers_it(tiny_loaded):
     assert engine.shared_prefix(items, Readout(-1, "mean")) == 0
     spans = [EncodeItem((5, 6, 7, 8, 9), 2, 5), EncodeItem((5, 6, 7, 10), 2, 4)]
     assert engine.shared_prefix(spans, Readout(-1, "mean")) == 2
+
+
+@pytest.fixture(scope="module", params=[64, 6], ids=["window-64", "window-6"])
+def tiny_gemma3(request, tmp_path_factory):
+    from bench.core.models import load_model, resolve_model
+    from tests.conftest import build_tiny_gemma3
+
+    folder = build_tiny_gemma3(tmp_path_factory.mktemp(f"gemma3-{request.param}"), request.param)
+    return load_model(resolve_model(str(folder)), device="cpu")
+
+
+def test_sliding_window_model_caches_a_prefix_only_when_the_window_covers_the_batch(tiny_gemma3):
+    tokenizer = tiny_gemma3.tokenizer
+    prefix = "After thinking step by step , this sentence : "
+    items = [EncodeItem(tuple(tokenizer(prefix + text)["input_ids"])) for text in CORPUS[:6]]
+    window = tiny_gemma3.model.config.sliding_window
+    longest = max(len(item.input_ids) for item in items)
+    engine = EmbeddingEngine(tiny_gemma3.model, tokenizer.pad_token_id, 4, show_progress=False)
+    shared = engine.shared_prefix(items, Readout())
+    assert (shared >= 5) if longest <= window else (shared == 0)
+    got = engine.encode(items, Readout())
+    want = np.stack([_reference(tiny_gemma3.model, item, -1, "last") for item in items])
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_a_window_narrower_than_the_input_changes_the_embedding(tmp_path):
+    """The window-6 case above is a real sliding window (not full attention in disguise)."""
+    from bench.core.models import load_model, resolve_model
+    from tests.conftest import build_tiny_gemma3
+
+    vectors = []
+    for window in (64, 6):
+        loaded = load_model(
+            resolve_model(str(build_tiny_gemma3(tmp_path / str(window), window))), device="cpu"
+        )
+        item = EncodeItem(tuple(loaded.tokenizer("After thinking step by step , " + CORPUS[0])["input_ids"]))
+        vectors.append(_reference(loaded.model, item, -1, "last"))
+    assert np.abs(vectors[0] - vectors[1]).max() > 1e-3
+
+
+def test_whole_input_attention_by_layer_kind_and_window():
+    from types import SimpleNamespace
+
+    from bench.core.engine import attends_to_whole_input
+
+    def model(**config):
+        return SimpleNamespace(config=SimpleNamespace(**config))
+
+    assert attends_to_whole_input(model(), 10_000)  # a Llama config: no window
+    assert attends_to_whole_input(model(sliding_window=4096, layer_types=["full_attention"] * 2), 10_000)
+    mixed = model(sliding_window=512, layer_types=["sliding_attention", "full_attention"])
+    assert attends_to_whole_input(mixed, 512) and not attends_to_whole_input(mixed, 513)
+    assert not attends_to_whole_input(model(sliding_window=8), 9)  # every layer sliding (Mistral layout)
+    assert not attends_to_whole_input(model(layer_types=["chunked_attention"]), 2)

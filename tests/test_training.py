@@ -464,3 +464,23 @@ def test_seeds_are_part_of_a_trained_result_and_training_free_methods_run_once(
     scores = [store.read(k).main_score for k in sempa]
     assert scores[0] != scores[1]  # a different seed is a different training run
     assert [store.read(k).seed for k in sempa] == [0, 1]
+
+
+@pytest.mark.parametrize("window", [256, 6])
+def test_sliding_window_model_logprobs_match_a_full_forward_on_either_path(tmp_path, window):
+    from bench.core.engine import attends_to_whole_input
+    from bench.core.models import load_model, resolve_model
+    from tests.conftest import build_tiny_gemma3
+
+    loaded = load_model(resolve_model(str(build_tiny_gemma3(tmp_path / "g", window))), device="cpu")
+    objective = _objective(loaded)
+    sequences = [s for e in _examples(2) for s in objective.sequences(e)]
+    width = max(len(s.prompt) for s in sequences) + max(len(s.response) for s in sequences)
+    assert attends_to_whole_input(loaded.model, width) == (window == 256)  # shared-prompt path vs plain path
+    with torch.no_grad():
+        batched = response_logprobs(loaded.model, sequences, loaded.tokenizer.pad_token_id)
+        for value, seq in zip(batched, sequences, strict=True):
+            ids = torch.tensor([seq.prompt + seq.response])
+            logprobs = loaded.model(ids).logits.float().log_softmax(-1)[0]
+            expected = sum(logprobs[t - 1, ids[0, t]].item() for t in range(len(seq.prompt), ids.shape[1]))
+            assert value.item() == pytest.approx(expected, abs=1e-4)

@@ -146,7 +146,10 @@ class EmbeddingEngine:
     def shared_prefix(self, items: list[EncodeItem], readout: Readout, hook: BatchHook | None = None) -> int:
         """Length of the token prefix all items share and ``hook`` leaves alone (0 when caching it is off,
         not worth it, or the hook may touch any token)."""
-        if not self.prefix_caching or len(items) < 2 or not full_attention(self.causal_lm):
+        if not self.prefix_caching or len(items) < 2:
+            return 0
+        # left padding keeps a batch as wide as its longest item, cached prefix included
+        if not attends_to_whole_input(self.causal_lm, max(len(item.input_ids) for item in items)):
             return 0
         if hook is not None and not isinstance(hook, PrefixSafeHook):
             return 0
@@ -224,13 +227,18 @@ class EmbeddingEngine:
         return table[[unique[item] for item in items]]
 
 
-def full_attention(causal_lm: Any) -> bool:
-    """Prefix caching is used only where every layer attends to the whole past (no sliding window)."""
+def attends_to_whole_input(causal_lm: Any, width: int) -> bool:
+    """Whether every layer attends to all earlier tokens of a padded batch ``width`` columns wide: full
+    attention everywhere, or sliding windows at least that wide (Gemma-3's 512 covers every STS prompt).
+    Only then may a prefix be cached and reused: its keys and values are what a whole forward would see."""
     config = causal_lm.config
+    window = getattr(config, "sliding_window", None)
     layer_types = getattr(config, "layer_types", None)
-    if layer_types and any(t != "full_attention" for t in layer_types):
+    kinds = set(layer_types) if layer_types else {"full_attention" if window is None else "sliding_attention"}
+    if not kinds <= {"full_attention", "sliding_attention"}:  # chunked, linear, ...: never assume
         return False
-    return getattr(config, "sliding_window", None) is None
+    # a sliding window of W columns shows each query itself and the W - 1 columns before it
+    return "sliding_attention" not in kinds or (window is not None and width <= window)
 
 
 def cache_argument(decoder: Any) -> str:

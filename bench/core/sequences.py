@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from bench.core.engine import cache_argument, decoder_of, full_attention, returned_cache
+from bench.core.engine import attends_to_whole_input, cache_argument, decoder_of, returned_cache
 from bench.core.padding import pad_rows
 
 
@@ -72,9 +72,14 @@ def response_logprobs(causal_lm: Any, sequences: list[PromptResponse], pad_token
 
     Responses to the same prompt (chosen and rejected) share one forward pass over that prompt: the
     prompt's key/value cache is computed once and each response continues from it. Models with
-    sliding-window layers take the plain path (every sequence in full).
+    sliding-window layers narrower than the padded batch take the plain path (every sequence in full).
     """
-    if full_attention(causal_lm) and len({s.prompt for s in sequences}) < len(sequences):
+    shared = len({s.prompt for s in sequences}) < len(sequences)
+    # the shared path's columns: left-padded prompts, then right-padded responses
+    width = max((len(s.prompt) for s in sequences), default=0) + max(
+        (len(s.response) for s in sequences), default=0
+    )
+    if shared and attends_to_whole_input(causal_lm, width):
         return _shared_prompt_logprobs(causal_lm, sequences, pad_token_id)
     return _full_sequence_logprobs(causal_lm, sequences, pad_token_id)
 
@@ -82,6 +87,9 @@ def response_logprobs(causal_lm: Any, sequences: list[PromptResponse], pad_token
 def _token_logprobs(causal_lm: Any, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Log-probabilities of ``targets`` from the hidden states that predict them (LM head on those only)."""
     logits = causal_lm.get_output_embeddings()(states).float()
+    cap = getattr(causal_lm.config, "final_logit_softcapping", None)  # Gemma-2/3's forward caps its logits
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
     return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
