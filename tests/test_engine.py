@@ -139,36 +139,39 @@ def test_no_shared_prefix_when_mean_pooling_covers_it(tiny_loaded):
     assert engine.shared_prefix(spans, Readout(-1, "mean")) == 2
 
 
-@pytest.fixture(scope="module", params=[64, 6], ids=["window-64", "window-6"])
-def tiny_gemma3(request, tmp_path_factory):
+GEMMA_PREFIX = "After thinking step by step , this sentence : "
+
+
+def _gemma3_items():
+    from tests.conftest import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    return [EncodeItem(tuple(tokenizer(GEMMA_PREFIX + text)["input_ids"])) for text in CORPUS[:6]]
+
+
+@pytest.mark.parametrize("margin", [0, -1], ids=["window-equals-longest", "window-one-short"])
+def test_sliding_window_model_caches_a_prefix_exactly_when_the_window_covers_the_batch(tmp_path, margin):
     from bench.core.models import load_model, resolve_model
     from tests.conftest import build_tiny_gemma3
 
-    folder = build_tiny_gemma3(tmp_path_factory.mktemp(f"gemma3-{request.param}"), request.param)
-    return load_model(resolve_model(str(folder)), device="cpu")
-
-
-def test_sliding_window_model_caches_a_prefix_only_when_the_window_covers_the_batch(tiny_gemma3):
-    tokenizer = tiny_gemma3.tokenizer
-    prefix = "After thinking step by step , this sentence : "
-    items = [EncodeItem(tuple(tokenizer(prefix + text)["input_ids"])) for text in CORPUS[:6]]
-    window = tiny_gemma3.model.config.sliding_window
-    longest = max(len(item.input_ids) for item in items)
-    engine = EmbeddingEngine(tiny_gemma3.model, tokenizer.pad_token_id, 4, show_progress=False)
+    items = _gemma3_items()
+    window = max(len(item.input_ids) for item in items) + margin
+    loaded = load_model(resolve_model(str(build_tiny_gemma3(tmp_path / "g", window))), device="cpu")
+    engine = EmbeddingEngine(loaded.model, loaded.tokenizer.pad_token_id, 4, show_progress=False)
     shared = engine.shared_prefix(items, Readout())
-    assert (shared >= 5) if longest <= window else (shared == 0)
+    assert (shared >= 5) if margin == 0 else (shared == 0)
     got = engine.encode(items, Readout())
-    want = np.stack([_reference(tiny_gemma3.model, item, -1, "last") for item in items])
+    want = np.stack([_reference(loaded.model, item, -1, "last") for item in items])
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
 
 
 def test_a_window_narrower_than_the_input_changes_the_embedding(tmp_path):
-    """The window-6 case above is a real sliding window (not full attention in disguise)."""
+    """The tiny Gemma-3's window is a real sliding window (not full attention in disguise)."""
     from bench.core.models import load_model, resolve_model
     from tests.conftest import build_tiny_gemma3
 
     vectors = []
-    for window in (64, 6):
+    for window in (64, 6):  # wider than every input, and narrower
         loaded = load_model(
             resolve_model(str(build_tiny_gemma3(tmp_path / str(window), window))), device="cpu"
         )
@@ -191,3 +194,7 @@ def test_whole_input_attention_by_layer_kind_and_window():
     assert attends_to_whole_input(mixed, 512) and not attends_to_whole_input(mixed, 513)
     assert not attends_to_whole_input(model(sliding_window=8), 9)  # every layer sliding (Mistral layout)
     assert not attends_to_whole_input(model(layer_types=["chunked_attention"]), 2)
+    assert not attends_to_whole_input(model(use_bidirectional_attention=True), 2)
+    text = SimpleNamespace(sliding_window=8, layer_types=["sliding_attention"])  # a multimodal config
+    wrapped = SimpleNamespace(config=SimpleNamespace(get_text_config=lambda: text))
+    assert attends_to_whole_input(wrapped, 8) and not attends_to_whole_input(wrapped, 9)

@@ -466,17 +466,23 @@ def test_seeds_are_part_of_a_trained_result_and_training_free_methods_run_once(
     assert [store.read(k).seed for k in sempa] == [0, 1]
 
 
-@pytest.mark.parametrize("window", [256, 6])
-def test_sliding_window_model_logprobs_match_a_full_forward_on_either_path(tmp_path, window):
+@pytest.mark.parametrize(
+    "examples,margin",
+    [(2, 0), (2, -1), (1, 0)],
+    ids=["window-equals-width", "window-one-short", "one-prompt-no-shared-prefix"],
+)
+def test_sliding_window_model_logprobs_match_a_full_forward_on_either_path(tmp_path, examples, margin):
     from bench.core.engine import attends_to_whole_input
     from bench.core.models import load_model, resolve_model
-    from tests.conftest import build_tiny_gemma3
+    from tests.conftest import build_tiny_gemma3, tiny_tokenizer
 
-    loaded = load_model(resolve_model(str(build_tiny_gemma3(tmp_path / "g", window))), device="cpu")
-    objective = _objective(loaded)
-    sequences = [s for e in _examples(2) for s in objective.sequences(e)]
+    formatter = ChatFormatter(tiny_tokenizer(), "You are a helpful assistant")
+    objective = PreferenceObjective(formatter, PROMPT, 0.1, pairwise_dpo, 0)
+    sequences = [s for e in _examples(examples) for s in objective.sequences(e)]
     width = max(len(s.prompt) for s in sequences) + max(len(s.response) for s in sequences)
-    assert attends_to_whole_input(loaded.model, width) == (window == 256)  # shared-prompt path vs plain path
+    folder = build_tiny_gemma3(tmp_path / "g", width + margin)
+    loaded = load_model(resolve_model(str(folder)), device="cpu")
+    assert attends_to_whole_input(loaded.model, width) == (margin == 0)  # shared-prompt path or plain path
     with torch.no_grad():
         batched = response_logprobs(loaded.model, sequences, loaded.tokenizer.pad_token_id)
         for value, seq in zip(batched, sequences, strict=True):

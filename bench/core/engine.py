@@ -168,7 +168,8 @@ class EmbeddingEngine:
     def prefix_cache(self, prefix: tuple[int, ...]) -> Any:
         """Key/value cache of the shared prefix, computed once per encode call."""
         ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
-        out = decoder_of(self.causal_lm)(input_ids=ids, use_cache=True)
+        decoder = decoder_of(self.causal_lm)
+        out = decoder(input_ids=ids, use_cache=True, **{cache_argument(decoder): empty_full_cache()})
         return returned_cache(out)
 
     @staticmethod
@@ -231,7 +232,9 @@ def attends_to_whole_input(causal_lm: Any, width: int) -> bool:
     """Whether every layer attends to all earlier tokens of a padded batch ``width`` columns wide: full
     attention everywhere, or sliding windows at least that wide (Gemma-3's 512 covers every STS prompt).
     Only then may a prefix be cached and reused: its keys and values are what a whole forward would see."""
-    config = causal_lm.config
+    config = text_config(causal_lm)
+    if getattr(config, "use_bidirectional_attention", False) or not getattr(config, "is_causal", True):
+        return False  # a later token changes an earlier one's state: no prefix has fixed keys and values
     window = getattr(config, "sliding_window", None)
     layer_types = getattr(config, "layer_types", None)
     kinds = set(layer_types) if layer_types else {"full_attention" if window is None else "sliding_attention"}
@@ -239,6 +242,20 @@ def attends_to_whole_input(causal_lm: Any, width: int) -> bool:
         return False
     # a sliding window of W columns shows each query itself and the W - 1 columns before it
     return "sliding_attention" not in kinds or (window is not None and width <= window)
+
+
+def text_config(causal_lm: Any) -> Any:
+    """The decoder's config (a multimodal config keeps it as its text config)."""
+    config = causal_lm.config
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def empty_full_cache() -> Any:
+    """A cache whose every layer keeps all keys and values. A model builds its own from its config, with
+    sliding layers that drop what falls out of their window; a prefix kept for reuse must not lose any."""
+    from transformers import DynamicCache
+
+    return DynamicCache()
 
 
 def cache_argument(decoder: Any) -> str:

@@ -11,7 +11,14 @@ from typing import Any
 
 import torch
 
-from bench.core.engine import attends_to_whole_input, cache_argument, decoder_of, returned_cache
+from bench.core.engine import (
+    attends_to_whole_input,
+    cache_argument,
+    decoder_of,
+    empty_full_cache,
+    returned_cache,
+    text_config,
+)
 from bench.core.padding import pad_rows
 
 
@@ -87,7 +94,7 @@ def response_logprobs(causal_lm: Any, sequences: list[PromptResponse], pad_token
 def _token_logprobs(causal_lm: Any, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Log-probabilities of ``targets`` from the hidden states that predict them (LM head on those only)."""
     logits = causal_lm.get_output_embeddings()(states).float()
-    cap = getattr(causal_lm.config, "final_logit_softcapping", None)  # Gemma-2/3's forward caps its logits
+    cap = getattr(text_config(causal_lm), "final_logit_softcapping", None)  # Gemma-2's forward caps logits
     if cap:
         logits = torch.tanh(logits / cap) * cap
     return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
@@ -127,7 +134,8 @@ def _shared_prompt_logprobs(
     n_shared = _shared_prefix_length(prompts)
     prefix_cache = None
     if n_shared:
-        head = decoder(input_ids=torch.tensor([prompts[0][:n_shared]], device=device), use_cache=True)
+        head_ids = torch.tensor([prompts[0][:n_shared]], device=device)
+        head = decoder(input_ids=head_ids, use_cache=True, **{cache_argument(decoder): empty_full_cache()})
         prefix_cache = DynamicCache(
             ddp_cache_data=[
                 (layer.keys.expand(len(prompts), -1, -1, -1), layer.values.expand(len(prompts), -1, -1, -1))
@@ -139,7 +147,7 @@ def _shared_prompt_logprobs(
     p_ids, p_mask = p_ids.to(device), p_mask.to(device)
     p_positions = n_shared + (p_mask.cumsum(-1) - 1).clamp(min=0)
     p_mask = torch.cat([torch.ones((len(prompts), n_shared), dtype=p_mask.dtype, device=device), p_mask], 1)
-    cache = {cache_argument(decoder): prefix_cache} if prefix_cache is not None else {}
+    cache = {cache_argument(decoder): prefix_cache if prefix_cache is not None else empty_full_cache()}
     out = decoder(input_ids=p_ids, attention_mask=p_mask, position_ids=p_positions, use_cache=True, **cache)
     # responses right-padded, continuing from their prompt's cache
     r_ids, r_mask = pad_rows([s.response for s in sequences], pad_token_id, side="right")
