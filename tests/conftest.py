@@ -45,61 +45,57 @@ def tiny_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
 
-def build_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """Save a 3-layer random Llama and :func:`tiny_tokenizer`."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+# the shape both tiny models share: 3 layers of width 32, 4 heads, and the tokenizer's special ids
+TINY_SHAPE = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    max_position_embeddings=256,
+    bos_token_id=1,
+    eos_token_id=2,
+)
 
-    tokenizer = tiny_tokenizer()
+
+def _save_random(folder: Path, model_class: type, config: object, tokenizer, seed: int) -> Path:
+    import torch
+
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=1,
-        eos_token_id=2,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
+    model = model_class(config)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def build_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """Save a 3-layer random Llama and :func:`tiny_tokenizer`."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = tiny_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), num_key_value_heads=2, tie_word_embeddings=False, **TINY_SHAPE
+    )
+    return _save_random(folder, LlamaForCausalLM, config, tokenizer, seed)
 
 
 def build_tiny_gemma3(folder: Path, sliding_window: int, seed: int = 0) -> Path:
     """Save a 3-layer random Gemma-3 (sliding, full, sliding attention, like Gemma-3's mix) and
     :func:`tiny_tokenizer`."""
-    import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     tokenizer = tiny_tokenizer()
-    torch.manual_seed(seed)
     config = Gemma3TextConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
         num_key_value_heads=1,
         head_dim=8,
-        max_position_embeddings=256,
         sliding_window=sliding_window,
         final_logit_softcapping=0.5,  # Gemma-2 uses 30: log-probs computed outside forward must apply it
         layer_types=["sliding_attention", "full_attention", "sliding_attention"],
-        bos_token_id=1,
-        eos_token_id=2,
         pad_token_id=0,
+        **TINY_SHAPE,
     )
-    model = Gemma3ForCausalLM(config)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return _save_random(folder, Gemma3ForCausalLM, config, tokenizer, seed)
 
 
 @pytest.fixture(scope="session")
