@@ -190,6 +190,28 @@ def test_a_resumed_training_takes_the_same_steps_as_one_that_never_stopped(tiny_
     assert not (tmp_path / "twice" / RESUME_FILE).exists()
 
 
+def test_a_resumed_training_reuses_the_stored_reference_logprobs(tiny_model_dir, tmp_path, monkeypatch):
+    computed = []
+    original = PreferenceObjective._reference_logprobs
+
+    def counting(self, model, sequences):
+        computed.append(len(sequences))
+        return original(self, model, sequences)
+
+    monkeypatch.setattr(PreferenceObjective, "_reference_logprobs", counting)
+    weights, summary = _train_tiny(tiny_model_dir, tmp_path / "once")
+    needed = sum(computed)
+    assert needed > 0
+    with pytest.raises(_Killed):
+        _train_tiny(tiny_model_dir, tmp_path / "twice", stop_at=2)
+    computed.clear()
+    resumed_weights, resumed = _train_tiny(tiny_model_dir, tmp_path / "twice")
+    assert computed == []  # every reference value came from the resume state
+    assert resumed.heldout_before == summary.heldout_before
+    for name, value in weights.items():
+        torch.testing.assert_close(resumed_weights[name], value, rtol=0, atol=1e-7)
+
+
 def test_the_kept_adapter_is_restored_when_a_kill_left_a_later_one(tiny_model_dir, tmp_path):
     from safetensors.torch import load_file
 

@@ -51,6 +51,13 @@ class Objective(ABC):
     def setup(self, model: Any, examples: Sequence[Ranked], show_progress: bool = True) -> None:  # noqa: B027
         """Work done once before training (e.g. reference log-probs)."""
 
+    def setup_state(self) -> Any:
+        """What :meth:`setup` computed, in plain lists (a resume state keeps it); None: nothing."""
+        return None
+
+    def restore_setup_state(self, state: Any) -> None:  # noqa: B027
+        """Take back what :meth:`setup_state` returned, so that :meth:`setup` need not compute it again."""
+
     @abstractmethod
     def step(self, model: Any, batch: Sequence[Ranked]) -> StepOutput:
         """Per-example losses (with gradients) and step metrics for a micro-batch."""
@@ -114,6 +121,14 @@ class PreferenceObjective(Objective):
                 advance(len(chunk))
         for part in gather_objects(computed):
             self.reference.update(part)
+
+    def setup_state(self) -> list[list[Any]]:
+        """The reference log-probs as ``[prompt ids, response ids, value]`` rows."""
+        return [[list(s.prompt), list(s.response), value] for s, value in self.reference.items()]
+
+    def restore_setup_state(self, state: Any) -> None:
+        for prompt, response, value in state or []:
+            self.reference[PromptResponse(tuple(prompt), tuple(response))] = value
 
     def _reference_logprobs(self, model: Any, sequences: list[PromptResponse]) -> torch.Tensor:
         was_training = model.training

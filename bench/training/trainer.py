@@ -225,6 +225,8 @@ class Trainer:
         params = [p for _, p in named]
         fingerprint = self._fingerprint(train, len(steps), named)
         state = self._resume_state(fingerprint)
+        if state is not None:
+            self.objective.restore_setup_state(state.setup)  # setup then computes only what is missing
         self.objective.setup(self.model, [*train, *heldout], self.show_progress and main)
         if state is not None:
             before = state.heldout_before
@@ -375,6 +377,7 @@ class Trainer:
                 scheduler=scheduler.state_dict(),
                 rng=rng,
                 resumed_at=progress.resumed_at,
+                setup=self.objective.setup_state(),
             )
             save_resume_state(self.out_dir, state)
         wait_for_all()
