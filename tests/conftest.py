@@ -128,7 +128,7 @@ def write_tiny_sts(root: Path, n: int = 12) -> Path:
             (folder / f"{spec.prefix}.gs.{subset}.txt").write_text("".join(f"{s}\n" for *_, s in pairs))
     stsb = root / "sts" / "raw" / "STSBenchmark"
     stsb.mkdir(parents=True, exist_ok=True)
-    for split in ("dev", "test"):
+    for split in ("train", "dev", "test"):
         rows = "".join(
             f"main-captions\tMSRvid\t2012test\t{i:04d}\t{s}\t{a}\t{b}\n" for i, (a, b, s) in enumerate(pairs)
         )
@@ -188,7 +188,7 @@ def write_tiny_nli(root: Path, n: int = 24) -> Path:
                 cells = [c.replace(".", " .") for c in row] if tokenized else list(row)
                 writer.writerow([*cells, "dev"])
     labels = ("entailment", "neutral", "contradiction")
-    for split in ("dev", "test"):
+    for split in ("train", "dev", "test"):
         s1, s2, lab = [], [], []
         for premise, *_ in rows[:half]:
             for label in labels:

@@ -1,7 +1,7 @@
 """The int8 lane's gate: a training-free method runs in int8 on a model only where, on the first
 ``GATE_PAIRS`` STS-B dev pairs, its int8 vectors keep a cosine of at least 0.999 to its fp32 vectors (mean
 over the sentences) and its Spearman stays within 0.1 point of fp32's. The verdict is measured once per
-(model weights, method config) and kept in ``$BENCH_CACHE/int8-gates/``.
+(model weights, method config, lane recipe) and kept in ``$BENCH_CACHE/int8-gates/``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bench.core.method import Method, RunContext
 from bench.core.models import LoadedModel, ModelSpec, load_model
 from bench.core.options import RuntimeOptions
 from bench.core.progress import console
+from bench.core.quantize import INT8, INT8_RECIPE, int8_calibration_texts
 from bench.core.settings import cache_dir
 from bench.core.sts_data import read_stsb
 
@@ -57,7 +58,8 @@ class Int8Gate:
 
 def _gate_path(method: Method, spec: ModelSpec) -> Path:
     weights = (spec.weights_sha256 or spec.slug())[:12]
-    return cache_dir() / "int8-gates" / f"{weights}-{method.name}-{method.config_hash}.json"
+    name = f"{weights}-{method.name}-{method.config_hash}-lane{INT8_RECIPE.id}.json"
+    return cache_dir() / "int8-gates" / name
 
 
 def int8_gate(
@@ -72,12 +74,16 @@ def int8_gate(
     dev = read_stsb(options.data_dir, "dev").head(GATE_PAIRS)
     sentences = list(dict.fromkeys(dev.sentences1 + dev.sentences2))
     vectors = {}
-    for dtype in ("float32", "int8"):
-        loaded = int8_model if dtype == "int8" and int8_model is not None else load_model(spec, "cpu", dtype)
+    for dtype in ("float32", INT8):
+        if dtype == INT8 and int8_model is not None:
+            loaded = int8_model
+        else:
+            calibration = int8_calibration_texts(options.data_dir) if dtype == INT8 else ()
+            loaded = load_model(spec, "cpu", dtype, calibration)
         context = RunContext(load_model=lambda loaded=loaded: loaded, options=options)
         with console.status(f"int8 gate: {method.name} in {dtype} on {len(sentences)} STS-B dev sentences"):
             vectors[dtype] = type(method)(method.config, context).encode(sentences)
-    fp32, int8 = (np.asarray(vectors[d], dtype=np.float64) for d in ("float32", "int8"))
+    fp32, int8 = (np.asarray(vectors[d], dtype=np.float64) for d in ("float32", INT8))
     cosines = (fp32 * int8).sum(1) / (np.linalg.norm(fp32, axis=1) * np.linalg.norm(int8, axis=1))
     row = {s: i for i, s in enumerate(sentences)}
     first, second = [row[s] for s in dev.sentences1], [row[s] for s in dev.sentences2]

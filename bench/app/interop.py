@@ -51,7 +51,7 @@ def mteb_model(
     spec = resolve_model(model) if cls.uses_llm else ModelSpec(model, "unused", "", None)
     if cls.uses_llm:
         cls.check_model(config, model_shape(spec))
-    context = RunContext(load_model=ModelProvider(spec, device, dtype), options=options)
+    context = RunContext(load_model=ModelProvider(spec, device, dtype, folder), options=options)
     seed_everything(seed)
     instance = cls(config, context)
     instance.prepare()

@@ -36,7 +36,7 @@ from bench.core.models import (
 from bench.core.options import RuntimeOptions
 from bench.core.progress import console, stage, warn
 from bench.core.provenance import environment, file_checksums, package_versions, peak_memory_mb
-from bench.core.quantize import INT8
+from bench.core.quantize import INT8, INT8_RECIPE, int8_calibration_texts
 from bench.core.settings import embedding_cache_path
 from bench.core.suite import SUITES, Evaluand, Suite
 
@@ -64,16 +64,21 @@ def _now() -> str:
 class ModelProvider:
     """Loads the run's model once, on first use, and shares it across methods."""
 
-    def __init__(self, spec: ModelSpec, device: str | None, dtype: str | None) -> None:
+    def __init__(
+        self, spec: ModelSpec, device: str | None, dtype: str | None, data_dir: Path | None = None
+    ) -> None:
         self.spec = spec
         self.device = device
         self.dtype = dtype
+        self.data_dir = data_dir  # where the int8 lane's calibration sentences are read
         self._loaded: LoadedModel | None = None
 
     def __call__(self) -> LoadedModel:
         if self._loaded is None:
+            lane = self.dtype == INT8 and self.data_dir is not None
+            calibration = int8_calibration_texts(self.data_dir) if lane else ()
             with console.status(f"loading model {self.spec.name}"):
-                self._loaded = load_model(self.spec, self.device, self.dtype)
+                self._loaded = load_model(self.spec, self.device, self.dtype, calibration)
         return self._loaded
 
 
@@ -227,7 +232,9 @@ def run(request: RunRequest, provider: ModelProvider | None = None) -> list[Resu
     else:  # no method of the run uses the LLM: nothing to resolve (or convert)
         spec = ModelSpec(request.options.model, "unused", "", None)
     check_methods_fit_model(request, method_classes, spec)
-    provider = provider or ModelProvider(spec, request.options.device, request.options.dtype)
+    provider = provider or ModelProvider(
+        spec, request.options.device, request.options.dtype, request.options.data_dir
+    )
     store = ResultStore(request.options.out)
     if is_main_process():
         store.remove_stale_temp_files()
@@ -461,8 +468,9 @@ def cache_namespace(method: Method, provider: ModelProvider) -> CacheNamespace |
         spec = provider.spec if provider.spec.weights_sha256 else provider().spec
         if not (spec.weights_sha256 or spec.revision):
             return None
+        dtype = provider.dtype or default_dtype(device)
         model = {"name": spec.name, "weights_sha256": spec.weights_sha256, "revision": spec.revision,
-                 "dtype": provider.dtype or default_dtype(device)}  # fmt: skip
+                 "dtype": dtype, **({"int8_lane": INT8_RECIPE.id} if dtype == INT8 else {})}  # fmt: skip
     versions = {k: v for k, v in package_versions().items() if k in CACHE_PACKAGES}
     description = {"model": model, "device": device.split(":")[0], **identity, "packages": versions}
     text = json.dumps(description, sort_keys=True, default=str)

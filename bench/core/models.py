@@ -15,7 +15,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from bench.core.distributed import device_of_this_process
 from bench.core.errors import BenchError, ModelError
 from bench.core.hashing import sha256_file
 from bench.core.progress import console, warn
-from bench.core.quantize import INT8, quantize_linear_int8
+from bench.core.quantize import INT8, INT8_RECIPE, INT8_WEIGHT_BUFFER, quantize_linear_int8
 from bench.core.settings import cache_dir
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -348,10 +348,17 @@ class LoadedModel:
             "weights_sha256": self.spec.weights_sha256,
             "revision": self.spec.revision,
             "architecture": type(self.model).__name__,
-            "num_parameters": sum(p.numel() for p in self.model.parameters()),
+            "num_parameters": _count_weights(self.model),
             "device": self.device,
             "dtype": self.dtype,
+            **({"int8_recipe": INT8_RECIPE.describe()} if self.dtype == INT8 else {}),
         }
+
+
+def _count_weights(model: Any) -> int:
+    """Parameters, plus the int8 lane's weights (kept as buffers)."""
+    int8 = sum(b.numel() for name, b in model.named_buffers() if name.endswith(INT8_WEIGHT_BUFFER))
+    return sum(p.numel() for p in model.parameters()) + int8
 
 
 def prepare_tokenizer(tokenizer: Any) -> Any:
@@ -362,8 +369,11 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
     return tokenizer
 
 
-def load_model(spec: ModelSpec, device: str | None = None, dtype: str | None = None) -> LoadedModel:
-    """Load the model in eval mode on ``device`` with ``dtype`` (defaults: fp32 on CPU, bf16 on CUDA)."""
+def load_model(
+    spec: ModelSpec, device: str | None = None, dtype: str | None = None, calibration: Sequence[str] = ()
+) -> LoadedModel:
+    """Load the model in eval mode on ``device`` with ``dtype`` (defaults: fp32 on CPU, bf16 on CUDA);
+    ``calibration``: the int8 lane's sentences (``int8_calibration_texts``)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -383,6 +393,7 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str | None = N
     if revision and spec.revision is None:
         spec = ModelSpec(spec.name, spec.kind, spec.path, spec.weights_sha256, revision)
     model.to(device).eval()
+    tokenizer = prepare_tokenizer(tokenizer)
     if dtype == INT8:
-        model = quantize_linear_int8(model)
-    return LoadedModel(spec, model, prepare_tokenizer(tokenizer), device, dtype)
+        model = quantize_linear_int8(model, tokenizer, calibration)
+    return LoadedModel(spec, model, tokenizer, device, dtype)
