@@ -32,7 +32,7 @@ from bench.core.sequences import ChatFormatter, PromptResponse  # noqa: E402
 from bench.core.settings import data_dir  # noqa: E402
 from bench.training.losses import sigmoid_dpo_loss  # noqa: E402
 from bench.training.nli import load_nli  # noqa: E402
-from bench.training.objectives import PreferenceObjective, pairwise_dpo  # noqa: E402
+from bench.training.objectives import PreferenceObjective, pairwise_dpo, prompt_sharing_chunks  # noqa: E402
 from bench.training.trainer import LoraSettings, attach_lora  # noqa: E402
 from methods.configs import PARAPHRASE_PROMPTS  # noqa: E402
 
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--batch", type=int, default=8, help="triplets per step")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (after one warm-up)")
+    parser.add_argument("--reference-triplets", type=int, default=96, help="triplets of the reference pass")
     args = parser.parse_args()
     torch.manual_seed(0)
     loaded = load_model(resolve_model(args.model), device="cpu")
@@ -125,6 +126,32 @@ def main() -> None:
               f"{share:5.1%} of the fp32 limit")  # fmt: skip
     for name in ("project, no shared prefix", "project"):
         print(f"speed-up of {name}: {results['straightforward'][0] / results[name][0]:.2f}x")
+    reference_data = load_nli(data_dir(), "triplets", seed=1, train_samples=args.reference_triplets)
+    reference_pass(model, objective, reference_data)
+
+
+def reference_pass(model, objective: PreferenceObjective, data) -> None:
+    """The one-off reference pass: chunks of length-sorted sequences, each scored in full (the pass before
+    prompt-sharing chunks) vs each prompt's responses in one chunk, the prompt computed once for them."""
+    sequences = [s for e in data.train for s in objective.sequences(e)]
+    size = objective.reference_batch_size
+    distinct = sorted(dict.fromkeys(sequences), key=lambda s: len(s.prompt) + len(s.response))
+    variants = {
+        "length-sorted, full sequences": [distinct[i : i + size] for i in range(0, len(distinct), size)],
+        "prompt-sharing chunks": prompt_sharing_chunks(sequences, size),
+    }
+    values, seconds = {}, {}
+    for name, chunks in variants.items():
+        start = time.perf_counter()
+        for chunk in chunks:
+            scores = objective._reference_logprobs(model, chunk).tolist()
+            values.update({(name, s): v for s, v in zip(chunk, scores, strict=True)})
+        seconds[name] = time.perf_counter() - start
+    gap = max(abs(values[("prompt-sharing chunks", s)] - values[("length-sorted, full sequences", s)])
+              for s in distinct)  # fmt: skip
+    old, new = seconds.values()
+    print(f"reference pass, {len(distinct)} sequences: length-sorted full sequences {old:.1f} s | "
+          f"prompt-sharing chunks {new:.1f} s | {old / new:.2f}x; max log-prob gap {gap:.2e}")  # fmt: skip
 
 
 def matmul_flops_per_second(n: int = 2048, repeats: int = 5) -> float:

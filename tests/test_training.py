@@ -13,10 +13,17 @@ from bench.core.errors import BenchError
 from bench.core.method import METHODS, RunContext
 from bench.core.models import load_model, resolve_model
 from bench.core.options import RuntimeOptions
-from bench.core.sequences import ChatFormatter, response_logprobs
+from bench.core.sequences import ChatFormatter, PromptResponse, response_logprobs
 from bench.training.adapters import interrupted_trainings
 from bench.training.nli import Ranked, load_nli
-from bench.training.objectives import Objective, PreferenceObjective, StepOutput, pairwise_dpo, plackett_luce
+from bench.training.objectives import (
+    Objective,
+    PreferenceObjective,
+    StepOutput,
+    pairwise_dpo,
+    plackett_luce,
+    prompt_sharing_chunks,
+)
 from bench.training.resume import RESUME_FILE
 from bench.training.trainer import LoraSettings, Trainer, TrainSettings, attach_lora
 
@@ -76,6 +83,27 @@ def test_fresh_adapter_gives_log2_and_reference_logprobs(fresh_model):
     out = objective.step(model, examples)
     assert torch.allclose(out.loss, torch.full((4,), math.log(2)), atol=1e-6)
     assert out.metrics["accuracy"] == 0.0 and out.metrics["margin"] == 0.0
+
+
+def test_reference_chunks_keep_each_prompts_responses_together_ordered_by_length():
+    seq = lambda prompt, response: PromptResponse(tuple(range(prompt)), (7,) * response)  # noqa: E731
+    sequences = [seq(5, 2), seq(5, 3), seq(2, 4), seq(2, 1), seq(9, 1), seq(9, 2), seq(2, 4), seq(3, 3)]
+    chunks = prompt_sharing_chunks(sequences, size=3)
+    flat = [s for c in chunks for s in c]
+    assert len(flat) == len(set(flat)) == 7 and set(flat) == set(sequences)  # each distinct one once
+    assert [[len(s.prompt) for s in c] for c in chunks] == [[2, 2, 3], [5, 5], [9, 9]]
+    assert prompt_sharing_chunks(sequences, size=1)[0] == [seq(2, 4), seq(2, 1)]  # a prompt is never split
+
+
+def test_reference_logprobs_equal_each_sequence_scored_alone(fresh_model):
+    objective = _objective(fresh_model, reference_batch_size=4)
+    model = attach_lora(fresh_model.model, LoraSettings(), seed=0)
+    examples = _examples(6)
+    objective.setup(model, examples, show_progress=False)
+    sequences = [s for e in examples for s in objective.sequences(e)]
+    with torch.no_grad(), model.disable_adapter():
+        alone = [response_logprobs(model, [s], objective.pad_token_id).item() for s in sequences]
+    assert [objective.reference[s] for s in sequences] == pytest.approx(alone, abs=1e-4)
 
 
 def test_training_lowers_the_loss_and_changes_only_lora(fresh_model, tmp_path):

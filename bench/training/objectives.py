@@ -76,6 +76,23 @@ class Objective(ABC):
         return {name: value / max(len(examples), 1) for name, value in totals.items()}
 
 
+def prompt_sharing_chunks(sequences: Sequence[PromptResponse], size: int) -> list[list[PromptResponse]]:
+    """Distinct ``sequences`` in chunks of about ``size``, every prompt's responses in one chunk (so the
+    prompt is computed once for all of them) and chunks ordered by length (little padding). The order
+    depends only on the input order, so every process of a launch forms the same chunks."""
+    by_prompt: dict[tuple[int, ...], list[PromptResponse]] = {}
+    for sequence in dict.fromkeys(sequences):
+        by_prompt.setdefault(sequence.prompt, []).append(sequence)
+    groups = sorted(by_prompt.values(), key=lambda g: (len(g[0].prompt), max(len(s.response) for s in g)))
+    chunks: list[list[PromptResponse]] = []
+    for group in groups:
+        if chunks and len(chunks[-1]) + len(group) <= size:
+            chunks[-1].extend(group)
+        else:
+            chunks.append(list(group))
+    return chunks
+
+
 class PreferenceObjective(Objective):
     """DPO-style: responses to a paraphrase prompt, scored against the adapter-disabled reference."""
 
@@ -107,12 +124,8 @@ class PreferenceObjective(Objective):
     def setup(self, model: Any, examples: Sequence[Ranked], show_progress: bool = True) -> None:
         """Reference log-probs of every (prompt, response), computed once with the adapter disabled; inside
         a multi-process launch each process computes every n-th batch and all of them keep every value."""
-        todo = sorted(
-            {s for e in examples for s in self.sequences(e)} - set(self.reference),
-            key=lambda s: len(s.prompt) + len(s.response),  # ties: set order, the same in every process
-        )
-        size = self.reference_batch_size
-        mine = ranks().share([todo[start : start + size] for start in range(0, len(todo), size)])
+        todo = [s for e in examples for s in self.sequences(e) if s not in self.reference]
+        mine = ranks().share(prompt_sharing_chunks(todo, self.reference_batch_size))
         computed: dict[PromptResponse, float] = {}
         total = sum(map(len, mine))
         with progress_bar(total, "reference log-probs", unit="seq", enabled=show_progress) as advance:
