@@ -883,11 +883,11 @@ def _print_interrupted_trainings() -> None:
     if not found:
         return
     table = Table(title="interrupted trainings (the next run of the same settings resumes them)")
-    for column in ("folder", "after step", "samples seen", "MB"):
+    for column in ("folder", "after step", "samples seen", "MB", "STS-B dev so far (samples: score)"):
         table.add_column(column)
     for item in found:
         table.add_row(str(item.folder), f"{item.step} of {item.steps}", str(item.samples_seen),
-                      f"{item.megabytes:.1f}")  # fmt: skip
+                      f"{item.megabytes:.1f}", item.dev_so_far())  # fmt: skip
     data_console.print(table)
 
 

@@ -296,6 +296,8 @@ def test_a_trained_method_resumes_its_interrupted_training_unless_retrained(
     assert (method.folder.staging / RESUME_FILE).is_file() and not method.folder.is_complete()
     [interrupted] = interrupted_trainings()
     assert interrupted.folder == method.folder.staging and interrupted.step == 2 and interrupted.steps > 2
+    assert [samples for samples, _ in interrupted.dev_curve] == [0, interrupted.samples_seen]
+    assert interrupted.dev_so_far().startswith("0: ")
     resumed = _method("sempa", tiny_nli_data, seed=3)
     resumed.prepare()
     assert resumed.summary["resumed_at"] == [2] and not resumed.folder.staging.exists()

@@ -115,6 +115,10 @@ class InterruptedTraining:
     steps: int
     samples_seen: int
     megabytes: float
+    dev_curve: tuple[tuple[int, float], ...] = ()  # (samples seen, STS-B dev) so far
+
+    def dev_so_far(self) -> str:
+        return ", ".join(f"{samples}: {score:.2f}" for samples, score in self.dev_curve)
 
 
 def interrupted_trainings(root: Path | None = None) -> list[InterruptedTraining]:
@@ -126,6 +130,7 @@ def interrupted_trainings(root: Path | None = None) -> list[InterruptedTraining]
         except Exception:  # noqa: BLE001 - a damaged state is retrained from the start anyway
             continue
         size = sum(f.stat().st_size for f in path.parent.rglob("*") if f.is_file()) / 1e6
+        curve = tuple((int(p["samples"]), float(p["stsb_dev"])) for p in state.dev_curve)
         found.append(InterruptedTraining(path.parent, state.step, state.fingerprint.get("steps", 0),
-                                         state.samples_seen, size))  # fmt: skip
+                                         state.samples_seen, size, curve))  # fmt: skip
     return found
