@@ -3,10 +3,10 @@
 Each quantized ``nn.Linear`` keeps its weight as int8 with one scale per output channel; its input is
 quantized on the fly with one scale per token and group of channels (``activation_groups`` contiguous
 groups) and multiplied in int8 with ``torch._int_mm`` (the int8 x int8 -> int32 kernel torchao builds
-on), one product per group. Before that, SmoothQuant (Xiao et al. 2023) moves the
-input's per-channel outliers into the weight: with ``s_j = max|X_j|^a / max|W_j|^(1-a)`` the layer
-computes ``(X diag(1/s)) (diag(s) W^T)``, the same product in exact arithmetic. ``max|X_j|`` is calibrated
-on the first ``CALIBRATION_SENTENCES`` sentences of STS-B *train* (never a dev or test split).
+on), one product per group. Before that, SmoothQuant (Xiao et al. 2023) moves the input's per-channel
+outliers into the weight: with ``s_j = max|X_j|^a / max|W_j|^(1-a)`` the layer computes
+``(X diag(1/s)) (diag(s) W^T)``, the same product in exact arithmetic. ``max|X_j|`` is calibrated on the
+first ``CALIBRATION_SENTENCES`` sentences of STS-B *train* (never a dev or test split).
 
 Layers named in ``INT8_RECIPE.keep_fp32`` stay in fp32: the MLP's down projection, whose input carries the
 large activations of LLMs (on SmolLM2-135M its int8 error alone costs more cosine than all other layers
